@@ -1,0 +1,20 @@
+"""The shared vocabulary of blocks that model families are written in."""
+from .conv import ConvNormAct, create_conv2d
+from .drop import DropPath
+from .head import ClassifierHead
+from .helpers import make_act, make_divisible
+from .padding import Conv2dSame, get_padding, pad_same
+from .squeeze_excite import SqueezeExcite
+
+__all__ = [
+    "ClassifierHead",
+    "Conv2dSame",
+    "ConvNormAct",
+    "DropPath",
+    "SqueezeExcite",
+    "create_conv2d",
+    "get_padding",
+    "make_act",
+    "make_divisible",
+    "pad_same",
+]

@@ -1,0 +1,208 @@
+"""ResNet v1 and its widenings: ResNet, ResNeXt, Wide ResNet.
+
+"Deep Residual Learning for Image Recognition" (He et al., 2015), in the
+"v1.5" form torchvision ships: a bottleneck block downsamples in its 3x3 conv,
+not its first 1x1 conv (better accuracy, as found by NVIDIA and others).
+ResNeXt ("Aggregated Residual Transformations", Xie et al., 2016) makes the
+3x3 conv grouped (cardinality x width); Wide ResNet ("Wide Residual Networks",
+Zagoruyko & Komodakis, 2016) doubles the bottleneck width.
+
+The blocks take options (squeeze-excite, deep stem, downsample kernel) that
+the SENet family (senet.py) builds on.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.drop import drop_path_rates
+from ..net import ConvNet
+from ..registry import Paper, register_model
+from ..weights import register_converter, rename_keys
+
+RESNET = Paper("Deep Residual Learning for Image Recognition", 2015, "https://arxiv.org/abs/1512.03385")
+RESNEXT = Paper("Aggregated Residual Transformations for Deep Neural Networks", 2016, "https://arxiv.org/abs/1611.05431")
+WIDE_RESNET = Paper("Wide Residual Networks", 2016, "https://arxiv.org/abs/1605.07146")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs (ResNet-18/34). `se_ratio` adds squeeze-excite (SE-ResNet)."""
+
+    expansion = 1
+
+    def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1):
+        super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock supports only groups=1 and base_width=64")
+        out_channels = planes * self.expansion
+        first_planes = planes // reduce_first
+        self.conv1 = ConvNormAct(in_channels, first_planes, 3, stride)
+        self.conv2 = ConvNormAct(first_planes, out_channels, 3, act_layer=None)
+        self.se = _make_se(out_channels, se_ratio)
+        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.se(self.conv2(self.conv1(x)))
+        return self.act(self.drop_path(out) + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce -> 3x3 (stride, groups) -> 1x1 expand by 4 (ResNet-50 and up).
+
+    The 3x3 conv has width planes * base_width / 64 * groups: 64-wide plain
+    ResNet, `groups` x `base_width` for ResNeXt, doubled base_width for Wide ResNet.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1):
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        first_width = width // reduce_first
+        out_channels = planes * self.expansion
+        self.conv1 = ConvNormAct(in_channels, first_width, 1)
+        self.conv2 = ConvNormAct(first_width, width, 3, stride, groups=groups)
+        self.conv3 = ConvNormAct(width, out_channels, 1, act_layer=None)
+        self.se = _make_se(out_channels, se_ratio)
+        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.se(self.conv3(self.conv2(self.conv1(x))))
+        return self.act(self.drop_path(out) + shortcut)
+
+
+def _make_se(channels: int, se_ratio: float) -> nn.Module:
+    if not se_ratio:
+        return nn.Identity()
+    # timm's SE-ResNets round the bottleneck to a multiple of 8, never up by 10%.
+    return SqueezeExcite(channels, make_divisible(channels * se_ratio, 8, round_limit=0.0))
+
+
+def _make_downsample(in_channels, out_channels, stride, kernel_size) -> nn.Module | None:
+    """Projection shortcut (paper's option B) where the shape changes."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return ConvNormAct(in_channels, out_channels, kernel_size, stride, act_layer=None)
+
+
+def make_stem(in_chans: int, stem_width: int = 64, deep: bool = False) -> nn.Sequential:
+    """7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool; or, `deep`, three 3x3 convs
+    (the first strided) in place of the 7x7 (SENet-154, ResNet-C of "Bag of Tricks")."""
+    if deep:
+        conv = nn.Sequential(OrderedDict(
+            conv1=ConvNormAct(in_chans, stem_width, 3, 2),
+            conv2=ConvNormAct(stem_width, stem_width, 3),
+            conv3=ConvNormAct(stem_width, stem_width * 2, 3),
+        ))
+        return nn.Sequential(OrderedDict(conv=conv, pool=nn.MaxPool2d(3, 2, 1)))
+    return nn.Sequential(OrderedDict(
+        conv=nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False),
+        bn=nn.BatchNorm2d(stem_width),
+        act=nn.ReLU(inplace=True),
+        pool=nn.MaxPool2d(3, 2, 1),
+    ))
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    block: type  # BasicBlock or Bottleneck
+    depths: tuple[int, int, int, int]  # blocks per stage
+    groups: int = 1  # ResNeXt cardinality
+    base_width: int = 64  # ResNeXt bottleneck width per group; 128 for Wide ResNet
+    se_ratio: float = 0.0  # squeeze-excite bottleneck ratio (SE-ResNet: 1/16)
+    deep_stem: bool = False
+    down_kernel_size: int = 1
+    reduce_first: int = 1  # first block's 1x1 conv narrower by this factor (SENet-154)
+    drop_rate: float = 0.0  # dropout before the classifier
+
+
+class ResNet(ConvNet):
+    """stem (stride 4) -> four stages of residual blocks (strides 4, 8, 16, 32) -> pool, fc."""
+
+    def __init__(self, cfg: ResNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
+        stem_width = 64
+        stem = make_stem(in_chans, stem_width, cfg.deep_stem)
+        in_channels = stem_width * 2 if cfg.deep_stem else stem_width
+        stages, channels = [], []
+        rates = drop_path_rates(drop_path_rate, list(cfg.depths))
+        for i, (depth, planes) in enumerate(zip(cfg.depths, (64, 128, 256, 512))):
+            blocks = []
+            for j in range(depth):
+                blocks.append(cfg.block(
+                    in_channels, planes, stride=2 if (i > 0 and j == 0) else 1,
+                    groups=cfg.groups, base_width=cfg.base_width, se_ratio=cfg.se_ratio,
+                    drop_path=rates[i][j], down_kernel_size=cfg.down_kernel_size,
+                    reduce_first=cfg.reduce_first if j == 0 else 1,
+                ))
+                in_channels = planes * cfg.block.expansion
+            stages.append(nn.Sequential(*blocks))
+            channels.append(in_channels)
+        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate)
+        first_conv = "stem.conv.conv1.conv.weight" if cfg.deep_stem else "stem.conv.weight"
+        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv=first_conv)
+        _init_weights(self)
+
+
+def _init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+_VARIANTS = {
+    # name: (config, paper)
+    "resnet18": (ResNetConfig(BasicBlock, (2, 2, 2, 2)), RESNET),
+    "resnet34": (ResNetConfig(BasicBlock, (3, 4, 6, 3)), RESNET),
+    "resnet50": (ResNetConfig(Bottleneck, (3, 4, 6, 3)), RESNET),
+    "resnet101": (ResNetConfig(Bottleneck, (3, 4, 23, 3)), RESNET),
+    "resnet152": (ResNetConfig(Bottleneck, (3, 8, 36, 3)), RESNET),
+    "resnext50_32x4d": (ResNetConfig(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4), RESNEXT),
+    "resnext101_32x8d": (ResNetConfig(Bottleneck, (3, 4, 23, 3), groups=32, base_width=8), RESNEXT),
+    "resnext101_64x4d": (ResNetConfig(Bottleneck, (3, 4, 23, 3), groups=64, base_width=4), RESNEXT),
+    "wide_resnet50_2": (ResNetConfig(Bottleneck, (3, 4, 6, 3), base_width=128), WIDE_RESNET),
+    "wide_resnet101_2": (ResNetConfig(Bottleneck, (3, 4, 23, 3), base_width=128), WIDE_RESNET),
+}
+
+for _name, (_cfg, _paper) in _VARIANTS.items():
+    register_model(_name, partial(ResNet, _cfg), family="resnet", paper=_paper)
+
+
+def _block(m) -> str:
+    """`layerI.J.` of torchvision -> our `stages.(I-1).J.`"""
+    return f"stages.{int(m[1]) - 1}.{m[2]}."
+
+
+# torchvision's key names, which timm's ResNets share: conv1/bn1 stem,
+# layer1..4, convK + bnK per block, downsample.0/.1, fc.
+_TORCHVISION_RULES = [
+    (r"conv1\.weight", "stem.conv.weight"),
+    (r"bn1\.(.+)", r"stem.bn.\1"),
+    (r"fc\.(.+)", r"head.fc.\1"),
+    (r"layer(\d)\.(\d+)\.conv(\d)\.(.+)", lambda m: f"{_block(m)}conv{m[3]}.conv.{m[4]}"),
+    (r"layer(\d)\.(\d+)\.bn(\d)\.(.+)", lambda m: f"{_block(m)}conv{m[3]}.bn.{m[4]}"),
+    (r"layer(\d)\.(\d+)\.downsample\.0\.(.+)", lambda m: f"{_block(m)}downsample.conv.{m[3]}"),
+    (r"layer(\d)\.(\d+)\.downsample\.1\.(.+)", lambda m: f"{_block(m)}downsample.bn.{m[3]}"),
+    (r"layer(\d)\.(\d+)\.(.+)", lambda m: f"{_block(m)}{m[3]}"),  # se.fc1/se.fc2 (timm)
+]
+
+
+@register_converter("resnet", "torchvision")
+def convert_torchvision(state_dict):
+    """torchvision (and timm) ResNet keys -> ours."""
+    return rename_keys(state_dict, _TORCHVISION_RULES)

@@ -1,0 +1,1 @@
+"""Tasks built on the models: complexity counting (more to come: classify, train, benchmark)."""
