@@ -2,6 +2,7 @@
 from .conv import ConvNormAct, create_conv2d
 from .drop import DropPath
 from .head import ClassifierHead
+from .inverted_residual import FusedInvertedResidual, InvertedResidual
 from .helpers import make_act, make_divisible
 from .padding import Conv2dSame, get_padding, pad_same
 from .squeeze_excite import SqueezeExcite
@@ -11,6 +12,8 @@ __all__ = [
     "Conv2dSame",
     "ConvNormAct",
     "DropPath",
+    "FusedInvertedResidual",
+    "InvertedResidual",
     "SqueezeExcite",
     "create_conv2d",
     "get_padding",
