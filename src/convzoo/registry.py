@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -80,13 +81,18 @@ def _ensure_models_imported() -> None:
     from . import models  # noqa: F401  (importing registers every family)
 
 
+def _natural_key(name: str) -> list:
+    """resnet18 < resnet34 < resnet101: numbers compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     """Registered model names matching an fnmatch `pattern`, sorted.
 
     With `pretrained=True`, only the models that have published weights.
     """
     _ensure_models_imported()
-    names = sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    names = sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=_natural_key)
     if pretrained:
         from .weights.specs import has_pretrained
 

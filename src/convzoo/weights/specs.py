@@ -24,3 +24,12 @@ def get_weights(name: str, tag: str = "DEFAULT"):
         close = difflib.get_close_matches(tag, list(tags), n=5, cutoff=0.3)
         raise ValueError(f"unknown weights tag {tag!r} for {name}; available: {', '.join(close or tags)}")
     return tags[tag]
+
+
+def list_weights(name: str) -> list[str]:
+    return list(_SPECS.get(name, {}))
+
+
+def default_acc1(name: str) -> float | None:
+    spec = _SPECS.get(name, {}).get("DEFAULT")
+    return None if spec is None else spec.meta.get("acc1")
