@@ -129,14 +129,28 @@ def get_model(
     in_chans: input channels; pretrained RGB weights are adapted to it.
     """
     info = model_info(name)
-    build_kwargs = dict(kwargs, in_chans=in_chans)
+    from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
+
+    spec = None
+    if weights is not None and not isinstance(weights, dict) and not is_checkpoint_path(weights):
+        from .weights.specs import get_weights
+
+        spec = get_weights(name, str(weights))
+    # Weights are read before the model is built: a missing or corrupt file
+    # fails fast, without building a large model first.
+    state_dict = None
+    if spec is not None:
+        state_dict = spec.get_state_dict()
+    elif isinstance(weights, dict):
+        state_dict = unwrap_state_dict(weights)
+    elif weights is not None:
+        state_dict = read_checkpoint(weights)
+    build_kwargs = dict(spec.model_kwargs if spec else {}, **kwargs, in_chans=in_chans)
     if num_classes is not None:
         build_kwargs["num_classes"] = num_classes
     model = info.build(**build_kwargs)
     model.name = name
-    if weights is not None:
-        from .weights.loading import load_weights, resolve_weights
-
-        state_dict = resolve_weights(name, weights)
+    model.pretrained_weights = spec
+    if state_dict is not None:
         load_weights(model, state_dict, strict=True, allow_new_classifier=num_classes is not None)
     return model

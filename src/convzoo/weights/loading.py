@@ -179,13 +179,9 @@ def _adapt_input_conv(model: nn.Module, state_dict: StateDict) -> StateDict:
     return {**state_dict, key: adapted.to(weight.dtype)}
 
 
-def resolve_weights(name: str, weights) -> StateDict:
-    """`weights` as given to get_model -> a state_dict (a path, or a published tag)."""
-    if isinstance(weights, dict):
-        return unwrap_state_dict(weights)
+def is_checkpoint_path(weights) -> bool:
+    """A `weights=` argument naming a local file (as opposed to a published tag)."""
+    if isinstance(weights, os.PathLike):
+        return True
     path = Path(str(weights)).expanduser()
-    if path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".ckpt") or path.exists():
-        return read_checkpoint(path)
-    from .specs import get_weights
-
-    return get_weights(name, str(weights)).get_state_dict()
+    return path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".ckpt") or path.exists()

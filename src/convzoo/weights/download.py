@@ -1,0 +1,96 @@
+"""Download weights files into the cache: verified, atomic, resumable by rerun.
+
+- Cache: $CONVZOO_HOME/weights (default ~/.cache/convzoo/weights).
+- Mirror for air-gapped sites: with CONVZOO_WEIGHTS_URL=<base>, a file is
+  fetched as <base>/<file name> instead of from its published URL.
+- Offline: with CONVZOO_OFFLINE=1 nothing is fetched; a missing file is an
+  error naming the URL to fetch and the path to put it at.
+- The download goes to a temporary file beside the target, is hashed while it
+  streams, and is renamed into place only when the hash matches: a failed,
+  interrupted or mismatched download leaves nothing in the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A weights file could not be fetched or did not verify."""
+
+
+def cache_dir() -> Path:
+    home = os.environ.get("CONVZOO_HOME") or os.path.join("~", ".cache", "convzoo")
+    return Path(home).expanduser() / "weights"
+
+
+def is_offline() -> bool:
+    return os.environ.get("CONVZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def source_url(url: str) -> str:
+    """The URL to fetch: the mirror's when CONVZOO_WEIGHTS_URL is set."""
+    mirror = os.environ.get("CONVZOO_WEIGHTS_URL", "").strip()
+    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
+
+
+def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None, progress: bool = True) -> Path:
+    """Path of the cached file for `url`, downloading and verifying it if needed."""
+    file_name = url.rsplit("/", 1)[-1]
+    target = cache_dir() / file_name
+    if target.is_file():
+        return target
+    url = source_url(url)
+    if is_offline():
+        raise DownloadError(
+            f"CONVZOO_OFFLINE is set and {file_name} is not in the cache: fetch {url} and put it at {target}"
+        )
+    if sha256 is None and hash_prefix is None:
+        raise DownloadError(f"no hash is known for {file_name}: refusing to use an unverified download")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _stream(url, out, file_name, progress)
+        _verify(digest, sha256, hash_prefix, file_name, url)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _stream(url: str, out, file_name: str, progress: bool) -> str:
+    from tqdm.auto import tqdm
+
+    digest = hashlib.sha256()
+    try:
+        response = urllib.request.urlopen(url, timeout=30)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"cannot download {url}: {reason}. Check the network, or set CONVZOO_WEIGHTS_URL to a mirror, "
+            f"or put the file at {cache_dir() / file_name}"
+        ) from exc
+    with response, tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B",
+                        unit_scale=True, unit_divisor=1024, desc=file_name, disable=not progress) as bar:
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def _verify(digest: str, sha256: str | None, hash_prefix: str | None, file_name: str, url: str) -> None:
+    expected = sha256 or hash_prefix
+    if not digest.startswith(expected):
+        raise DownloadError(
+            f"{file_name} from {url} is corrupt or not the published file: sha256 {digest[:16]}... "
+            f"does not match {expected[:16]}...; nothing was cached, try again or check the mirror"
+        )
