@@ -35,7 +35,8 @@ def test_torchvision_tag_resolves_url_hash_and_preprocessing(row, tmp_path, monk
     assert spec.hash_prefix == re.search(r"-([0-9a-f]+)\.pth$", row["url"]).group(1)
     p = spec.preprocessing
     assert (p.resize_size, p.crop_size, p.interpolation) == (int(row["resize_size"]), int(row["crop_size"]), row["interpolation"])
-    assert spec.meta["acc1"] == float(row["acc1"])
+    published = float(row["acc1"])
+    assert spec.meta["acc1"] == (None if published != published else published)
     assert len(spec.categories) == 1000
     if row["is_default"] == "True":
         assert cz.get_weights(name) is spec

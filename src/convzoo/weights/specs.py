@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,10 +127,16 @@ def _load_torchvision_table() -> None:
                 url=row["url"],
                 preprocessing=Preprocessing(int(row["crop_size"]), int(row["resize_size"]), row["interpolation"], mean, std),
                 layout="torchvision",
-                meta={"acc1": float(row["acc1"]), "acc5": float(row["acc5"]), "params": int(row["num_params"]),
+                meta={"acc1": _published(row["acc1"]), "acc5": _published(row["acc5"]), "params": int(row["num_params"]),
                       "gflops": float(row["gflops"]), "source": "torchvision", "license": "BSD-3-Clause (torchvision)"},
                 model_kwargs=_TORCHVISION_BUILD_OPTIONS.get(row["model_name"], {}),
             ), default=row["is_default"] == "True")
+
+
+def _published(figure: str) -> float | None:
+    """A table figure, or None where none is published (nan: VGG16's feature-only weights)."""
+    value = float(figure)
+    return None if math.isnan(value) else value
 
 
 # torchvision builds these with options when its weights are loaded: the
