@@ -92,25 +92,39 @@ def _make_se(channels: int, se_ratio: float) -> nn.Module:
 
 
 def _make_downsample(in_channels, out_channels, stride, kernel_size) -> nn.Module | None:
-    """Projection shortcut (paper's option B) where the shape changes."""
+    """Projection shortcut (paper's option B) where the shape changes.
+
+    A wider `kernel_size` (SENet-154's 3x3) only serves strided projections:
+    one that merely widens the channels stays 1x1.
+    """
     if stride == 1 and in_channels == out_channels:
         return None
+    if stride == 1:
+        kernel_size = 1
     return ConvNormAct(in_channels, out_channels, kernel_size, stride, act_layer=None)
 
 
 def make_stem(in_chans: int, stem_width: int = 64, deep: bool = False) -> nn.Sequential:
-    """7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool; or, `deep`, three 3x3 convs
-    (the first strided) in place of the 7x7 (SENet-154, ResNet-C of "Bag of Tricks")."""
+    """conv -> BN -> ReLU -> 3x3/2 max-pool, stride 4 in all.
+
+    `conv` is one 7x7/2 conv, or, `deep`, three 3x3 convs (the first strided,
+    widths w, w, 2w) in its place (SENet-154; ResNet-C of "Bag of Tricks").
+    The deep tower's last conv is left bare so that `bn`/`act` follow every
+    stem alike, which is also how timm lays out its keys.
+    """
     if deep:
         conv = nn.Sequential(OrderedDict(
             conv1=ConvNormAct(in_chans, stem_width, 3, 2),
             conv2=ConvNormAct(stem_width, stem_width, 3),
-            conv3=ConvNormAct(stem_width, stem_width * 2, 3),
+            conv3=nn.Conv2d(stem_width, stem_width * 2, 3, 1, 1, bias=False),
         ))
-        return nn.Sequential(OrderedDict(conv=conv, pool=nn.MaxPool2d(3, 2, 1)))
+        out_channels = stem_width * 2
+    else:
+        conv = nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False)
+        out_channels = stem_width
     return nn.Sequential(OrderedDict(
-        conv=nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False),
-        bn=nn.BatchNorm2d(stem_width),
+        conv=conv,
+        bn=nn.BatchNorm2d(out_channels),
         act=nn.ReLU(inplace=True),
         pool=nn.MaxPool2d(3, 2, 1),
     ))
@@ -125,7 +139,7 @@ class ResNetConfig:
     se_ratio: float = 0.0  # squeeze-excite bottleneck ratio (SE-ResNet: 1/16)
     deep_stem: bool = False
     down_kernel_size: int = 1
-    reduce_first: int = 1  # first block's 1x1 conv narrower by this factor (SENet-154)
+    reduce_first: int = 1  # every block's first 1x1 conv narrower by this factor (SENet-154)
     drop_rate: float = 0.0  # dropout before the classifier
 
 
@@ -145,7 +159,7 @@ class ResNet(ConvNet):
                     in_channels, planes, stride=2 if (i > 0 and j == 0) else 1,
                     groups=cfg.groups, base_width=cfg.base_width, se_ratio=cfg.se_ratio,
                     drop_path=rates[i][j], down_kernel_size=cfg.down_kernel_size,
-                    reduce_first=cfg.reduce_first if j == 0 else 1,
+                    reduce_first=cfg.reduce_first,
                 ))
                 in_channels = planes * cfg.block.expansion
             stages.append(nn.Sequential(*blocks))
@@ -188,10 +202,19 @@ def _block(m) -> str:
     return f"stages.{int(m[1]) - 1}.{m[2]}."
 
 
+# timm's deep stem is one Sequential `conv1` (conv, bn, relu, conv, bn, relu,
+# conv) followed by the usual `bn1`: its indices -> our named convs.
+_DEEP_STEM = {
+    "0": "stem.conv.conv1.conv.", "1": "stem.conv.conv1.bn.",
+    "3": "stem.conv.conv2.conv.", "4": "stem.conv.conv2.bn.",
+    "6": "stem.conv.conv3.",
+}
+
 # torchvision's key names, which timm's ResNets share: conv1/bn1 stem,
 # layer1..4, convK + bnK per block, downsample.0/.1, fc.
 _TORCHVISION_RULES = [
     (r"conv1\.weight", "stem.conv.weight"),
+    (r"conv1\.(\d)\.(.+)", lambda m: _DEEP_STEM[m[1]] + m[2]),
     (r"bn1\.(.+)", r"stem.bn.\1"),
     (r"fc\.(.+)", r"head.fc.\1"),
     (r"layer(\d)\.(\d+)\.conv(\d)\.(.+)", lambda m: f"{_block(m)}conv{m[3]}.conv.{m[4]}"),

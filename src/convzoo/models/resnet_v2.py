@@ -1,0 +1,153 @@
+"""Pre-activation ResNet ("ResNet v2").
+
+"Identity Mappings in Deep Residual Networks" (He et al., 2016). The residual
+branch normalises and activates *before* each conv (BN -> ReLU -> conv), and
+nothing follows the addition: the shortcut is a pure identity from block to
+block, so signal and gradient pass through the whole depth unchanged.
+
+Layout decisions, and why:
+- The stem is a bare 7x7/2 conv and max-pool: the first block's BN-ReLU
+  pre-activates it, so a stem BN would be redundant.
+- A block's first BN-ReLU feeds both branches: where the shape changes, the
+  1x1 projection shortcut reads the pre-activated input (as in the paper's
+  code and timm), so the un-normalised stream is never projected.
+- Like torchvision's v1.5 and timm's `resnetv2_*`, the stride sits on the 3x3 conv.
+- The final BN-ReLU, which a pre-activation network needs because no block
+  normalises its own output, belongs to the *head* (`head.pre`): it is the
+  classifier's input normalisation. So every stage, the last included, outputs
+  the raw residual stream (forward_stages gives tensors of one kind), and
+  `forward_features` is that raw last stage. timm's `forward_features` applies
+  the norm; ours leaves it to the head, whose logits and pooled features
+  (reset_classifier(0)) are timm's.
+
+Reference: timm's `resnetv2_50/101/152` (BatchNorm, plain convs).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import ClassifierHead, DropPath
+from ..layers.drop import drop_path_rates
+from ..net import ConvNet
+from ..registry import Paper, register_model
+from ..weights import register_converter, rename_keys
+
+RESNET_V2 = Paper("Identity Mappings in Deep Residual Networks", 2016, "https://arxiv.org/abs/1603.05027")
+
+
+class BatchNormReLU(nn.BatchNorm2d):
+    """BatchNorm followed by ReLU, one module: the pre-activation of v2.
+
+    Being a BatchNorm2d (same parameters and buffers), it keeps checkpoint
+    keys flat (`norm1.weight`), as timm's BatchNormAct2d does.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(super().forward(x))
+
+
+class PreActBottleneck(nn.Module):
+    """BN-ReLU-conv1x1 -> BN-ReLU-conv3x3 (stride) -> BN-ReLU-conv1x1 (x4), + shortcut."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, drop_path: float = 0.0):
+        super().__init__()
+        out_channels = planes * self.expansion
+        self.norm1 = BatchNormReLU(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.norm2 = BatchNormReLU(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.norm3 = BatchNormReLU(planes)
+        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
+        needs_projection = stride != 1 or in_channels != out_channels
+        self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False) if needs_projection else None
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = self.norm1(x)
+        shortcut = x if self.downsample is None else self.downsample(preact)
+        out = self.conv1(preact)
+        out = self.conv2(self.norm2(out))
+        out = self.conv3(self.norm3(out))
+        return self.drop_path(out) + shortcut
+
+
+@dataclass(frozen=True)
+class ResNetV2Config:
+    depths: tuple[int, int, int, int]  # bottlenecks per stage
+    planes: tuple[int, int, int, int] = (64, 128, 256, 512)  # bottleneck widths; outputs are 4x
+    stem_width: int = 64
+    drop_rate: float = 0.0  # dropout before the classifier
+
+
+class ResNetV2(ConvNet):
+    """stem (7x7/2 conv, 3x3/2 max-pool) -> four pre-activation stages
+    (strides 4, 8, 16, 32) -> head (BN-ReLU, pool, fc)."""
+
+    def __init__(self, cfg: ResNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
+        stem = nn.Sequential(OrderedDict(
+            conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
+            pool=nn.MaxPool2d(3, 2, 1),
+        ))
+        in_channels = cfg.stem_width
+        stages, channels = [], []
+        rates = drop_path_rates(drop_path_rate, list(cfg.depths))
+        for i, (depth, planes) in enumerate(zip(cfg.depths, cfg.planes)):
+            blocks = []
+            for j in range(depth):
+                blocks.append(PreActBottleneck(
+                    in_channels, planes, stride=2 if (i > 0 and j == 0) else 1, drop_path=rates[i][j]))
+                in_channels = planes * PreActBottleneck.expansion
+            stages.append(nn.Sequential(*blocks))
+            channels.append(in_channels)
+        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels))
+        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        _init_weights(self)
+
+
+def _init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+_VARIANTS = {
+    "resnet50_v2": ResNetV2Config((3, 4, 6, 3)),
+    "resnet101_v2": ResNetV2Config((3, 4, 23, 3)),
+    "resnet152_v2": ResNetV2Config((3, 8, 36, 3)),
+}
+
+for _name, _cfg in _VARIANTS.items():
+    register_model(_name, partial(ResNetV2, _cfg), family="resnet_v2", paper=RESNET_V2)
+
+
+# timm's ResNetV2: blocks under `stages.I.blocks.J.`, final norm `norm`, and
+# a 1x1 conv classifier `head.fc` (our Linear: same numbers, 2-D weight).
+_TIMM_RULES = [
+    (r"stages\.(\d+)\.blocks\.(\d+)\.downsample\.conv\.(.+)", r"stages.\1.\2.downsample.\3"),
+    (r"stages\.(\d+)\.blocks\.(\d+)\.(.+)", r"stages.\1.\2.\3"),
+    (r"norm\.(.+)", r"head.pre.\1"),
+]
+
+
+@register_converter("resnet_v2", "timm")
+def convert_timm(state_dict):
+    """timm `resnetv2_*` keys -> ours."""
+    out = rename_keys(state_dict, _TIMM_RULES)
+    weight = out.get("head.fc.weight")
+    if weight is not None and weight.ndim == 4:
+        out["head.fc.weight"] = weight.flatten(1)
+    return out

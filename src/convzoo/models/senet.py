@@ -1,0 +1,47 @@
+"""SENet: ResNets and ResNeXts with squeeze-and-excitation.
+
+"Squeeze-and-Excitation Networks" (Hu et al., 2018). Each residual block
+re-weights the channels of its branch, just before the addition, by a gate
+computed from their global average: pool -> FC (C -> C/16) -> ReLU ->
+FC (C/16 -> C) -> sigmoid. Everything else is the ResNet / ResNeXt of
+resnet.py, so the family is a table of ResNet configurations, registered in
+the "resnet" family: the same converter reads torchvision/timm keys, the
+SE layers appearing as `layerI.J.se.fc1/fc2`.
+
+SENet-154 (the ILSVRC 2017 winner; the paper's appendix) is a 64x4d
+SE-ResNeXt-152 with the paper's five changes that touch the architecture:
+every bottleneck's first 1x1 conv halved (`reduce_first=2`), the 7x7 stem
+conv replaced by three 3x3 convs, 3x3 instead of 1x1 strided projection
+shortcuts, and dropout 0.2 before the classifier.
+
+The reference is timm: SE bottleneck widths are C/16 rounded to a multiple of
+8 (which only changes SE-ResNet-18/34's first stage, 4 -> 8), and the
+bottleneck is torchvision's "v1.5" (stride on the 3x3 conv).
+"""
+from __future__ import annotations
+
+from functools import partial
+
+from ..registry import Paper, register_model
+from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
+
+SENET = Paper("Squeeze-and-Excitation Networks", 2017, "https://arxiv.org/abs/1709.01507")
+
+SE_RATIO = 1 / 16  # the paper's reduction ratio r = 16
+
+_VARIANTS = {
+    "seresnet18": ResNetConfig(BasicBlock, (2, 2, 2, 2), se_ratio=SE_RATIO),
+    "seresnet34": ResNetConfig(BasicBlock, (3, 4, 6, 3), se_ratio=SE_RATIO),
+    "seresnet50": ResNetConfig(Bottleneck, (3, 4, 6, 3), se_ratio=SE_RATIO),
+    "seresnet101": ResNetConfig(Bottleneck, (3, 4, 23, 3), se_ratio=SE_RATIO),
+    "seresnet152": ResNetConfig(Bottleneck, (3, 8, 36, 3), se_ratio=SE_RATIO),
+    "seresnext50_32x4d": ResNetConfig(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, se_ratio=SE_RATIO),
+    "seresnext101_32x4d": ResNetConfig(Bottleneck, (3, 4, 23, 3), groups=32, base_width=4, se_ratio=SE_RATIO),
+    "senet154": ResNetConfig(
+        Bottleneck, (3, 8, 36, 3), groups=64, base_width=4, se_ratio=SE_RATIO,
+        deep_stem=True, down_kernel_size=3, reduce_first=2, drop_rate=0.2,
+    ),
+}
+
+for _name, _cfg in _VARIANTS.items():
+    register_model(_name, partial(ResNet, _cfg), family="resnet", paper=SENET)
