@@ -65,17 +65,33 @@ class Classifier:
         preprocessing: Preprocessing | None = None,
         categories: Sequence[str] | None = None,
     ):
+        model = get_model(model_name, weights=weights)
+        spec = getattr(model, "pretrained_weights", None)
+        preprocessing = preprocessing or (spec.preprocessing if spec else _default_preprocessing(model_name))
+        self._setup(model, device, batch_size, preprocessing, categories)
+
+    def _setup(self, model, device, batch_size, preprocessing, categories) -> None:
         self.device = resolve_device(device)
-        self.model = get_model(model_name, weights=weights).eval().to(self.device)
-        spec = getattr(self.model, "pretrained_weights", None)
-        self.preprocessing = preprocessing or (spec.preprocessing if spec else _default_preprocessing(model_name))
-        self.transform = self.preprocessing.transforms()
+        self.model = model.eval().to(self.device)
+        self.preprocessing = preprocessing
+        self.transform = preprocessing.transforms()
         n = self.model.num_classes
         self.categories = list(categories) if categories is not None else (
             list(imagenet_categories()) if n == 1000 else [str(i) for i in range(n)])
         if len(self.categories) != n:
             raise ValueError(f"{len(self.categories)} class names for a model with {n} classes")
         self.batch_size = batch_size
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32) -> "Classifier":
+        """A classifier from a `convzoo train` checkpoint: its model, class names
+        and preprocessing come from the checkpoint's JSON sidecar."""
+        from .checkpoint import load_checkpoint, preprocessing_of
+
+        model, meta = load_checkpoint(checkpoint)
+        self = cls.__new__(cls)
+        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"])
+        return self
 
     def predict(self, images, topk: int = 5, errors: str = "raise") -> list[Prediction]:
         """Top-k predictions for each image (paths, PIL images, arrays, tensors;

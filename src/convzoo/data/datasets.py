@@ -1,0 +1,195 @@
+"""Labelled image datasets from the two layouts users bring: a folder of class
+sub-folders (optionally with train/ and val/), or a CSV of `path,label` rows.
+
+Every file is checked once when the dataset is built: unreadable images are
+left out and listed in one warning (a dataset of 50,000 scraped images with
+three broken files should still train), while structural problems (an empty
+class folder, a single class, CSV rows naming missing files) are errors,
+because training on them would silently learn the wrong task.
+"""
+from __future__ import annotations
+
+import csv
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from PIL import Image
+
+from .images import ImageError, load_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+class DatasetError(ValueError):
+    """The dataset's layout cannot be trained on; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+class ImageDataset:
+    """(image, label) pairs; images are decoded as RGB and passed through `transform`."""
+
+    def __init__(self, samples: Sequence[Sample], classes: Sequence[str], transform: Callable | None = None):
+        self.samples = list(samples)
+        self.classes = list(classes)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        image = load_image(sample.path)
+        return (self.transform(image) if self.transform else image), sample.label
+
+    def with_transform(self, transform: Callable | None) -> "ImageDataset":
+        return ImageDataset(self.samples, self.classes, transform)
+
+
+@dataclass
+class DatasetSplit:
+    train: ImageDataset
+    val: ImageDataset
+    classes: list[str]
+    skipped: list[tuple[str, str]]  # (path, reason) of unreadable images left out
+
+
+def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv_root: str | Path | None = None) -> DatasetSplit:
+    """Read a dataset from an image folder or a CSV file.
+
+    Folder: ROOT/CLASS/*.png, or ROOT/train/CLASS/* + ROOT/val/CLASS/*. Without
+    train/ and val/, a stratified `val_fraction` of each class is held out,
+    chosen by `seed` (the same seed gives the same split).
+    CSV: rows of `path,label` (a header row is skipped); relative paths are
+    resolved against `csv_root` (default: the CSV's folder).
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"dataset not found: {root}")
+    if root.is_file():
+        samples, classes = _read_csv(root, Path(csv_root) if csv_root else root.parent)
+        train, val = _stratified_split(samples, val_fraction, seed)
+    elif (root / "train").is_dir() and (root / "val").is_dir():
+        train, classes = _read_folder(root / "train")
+        val, _ = _read_folder(root / "val", classes)
+    else:
+        samples, classes = _read_folder(root)
+        train, val = _stratified_split(samples, val_fraction, seed)
+    train, skipped_train = _drop_unreadable(train)
+    val, skipped_val = _drop_unreadable(val)
+    skipped = skipped_train + skipped_val
+    if skipped:
+        listing = "; ".join(f"{p} ({why})" for p, why in skipped[:20])
+        more = f" (+{len(skipped) - 20} more)" if len(skipped) > 20 else ""
+        warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=2)
+    if not train or not val:
+        raise DatasetError(f"{root}: no readable images left for {'training' if not train else 'validation'}")
+    return DatasetSplit(ImageDataset(train, classes), ImageDataset(val, classes), classes, skipped)
+
+
+def load_eval_dataset(root: str | Path, classes: Sequence[str]) -> ImageDataset:
+    """All images of a labelled folder (its val/ part when it has one) or CSV,
+    labelled with a trained model's `classes` (every class found must be one of them)."""
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"dataset not found: {root}")
+    if root.is_file():
+        samples, found = _read_csv(root, root.parent, require_two=False)
+    else:
+        folder = root / "val" if (root / "val").is_dir() else root
+        found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+        samples, found = _read_folder(folder, found)
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise DatasetError(f"{root}: classes {unknown} are not among the model's classes {list(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    samples = [Sample(s.path, index[found[s.label]]) for s in samples]
+    samples, skipped = _drop_unreadable(samples)
+    if skipped:
+        warnings.warn(f"{len(skipped)} unreadable images left out: " + "; ".join(f"{p} ({w})" for p, w in skipped[:20]),
+                      stacklevel=2)
+    return ImageDataset(samples, classes)
+
+
+def _read_folder(root: Path, classes: Sequence[str] | None = None) -> tuple[list[Sample], list[str]]:
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = found
+        if len(classes) < 2:
+            raise DatasetError(
+                f"{root}: found {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
+                f"a classifier needs at least 2 — put each class's images in its own sub-folder"
+            )
+    elif set(found) != set(classes):
+        raise DatasetError(f"{root}: class folders {sorted(found)} differ from the training classes {sorted(classes)}")
+    samples = []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DatasetError(f"{root / name}: class folder is empty — add images or remove the folder")
+        samples += [Sample(p, label) for p in files]
+    return samples, list(classes)
+
+
+def _read_csv(path: Path, base: Path, require_two: bool = True) -> tuple[list[Sample], list[str]]:
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and any(cell.strip() for cell in r)]
+    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image", "image_path", "id"):
+        rows = rows[1:]
+    bad = [i for i, r in enumerate(rows) if len(r) < 2]
+    if bad:
+        raise DatasetError(f"{path}: rows {bad[:5]} do not have the form path,label")
+    entries = [((base / r[0].strip()) if not Path(r[0].strip()).is_absolute() else Path(r[0].strip()), r[1].strip()) for r in rows]
+    missing = [str(p) for p, _ in entries if not p.is_file()]
+    if missing:
+        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise DatasetError(f"{path}: {len(missing)} rows name missing files: {', '.join(missing[:5])}{more}")
+    classes = sorted({label for _, label in entries}, key=_label_key)
+    if require_two and len(classes) < 2:
+        raise DatasetError(f"{path}: a single class ({', '.join(classes) or 'none'}); a classifier needs at least 2")
+    index = {c: i for i, c in enumerate(classes)}
+    return [Sample(p, index[label]) for p, label in entries], classes
+
+
+def _label_key(label: str):
+    return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+
+def _stratified_split(samples: list[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    if not 0 < val_fraction < 1:
+        raise DatasetError(f"val_fraction must be between 0 and 1, not {val_fraction}")
+    rng = random.Random(seed)
+    train, val = [], []
+    by_label: dict[int, list[Sample]] = {}
+    for s in samples:
+        by_label.setdefault(s.label, []).append(s)
+    for label in sorted(by_label):
+        group = by_label[label][:]
+        rng.shuffle(group)
+        n_val = max(1, round(len(group) * val_fraction)) if len(group) > 1 else 0
+        val += group[:n_val]
+        train += group[n_val:]
+    return train, val
+
+
+def _drop_unreadable(samples: list[Sample]) -> tuple[list[Sample], list[tuple[str, str]]]:
+    good, skipped = [], []
+    for s in samples:
+        try:
+            with Image.open(s.path) as img:
+                img.verify()  # header and structure, without a full decode
+            good.append(s)
+        except Exception as exc:  # noqa: BLE001  PIL raises many types for bad files
+            reason = "not an image file" if "identify" in str(exc) else f"damaged image: {exc}"
+            skipped.append((str(s.path), reason))
+    return good, skipped
+
+
+__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "load_dataset", "load_eval_dataset"]

@@ -1,0 +1,289 @@
+"""Fine-tune (or train) a zoo model on an image folder or CSV.
+
+One function, `train(TrainConfig)`, behind `convzoo train`; it runs unchanged
+under `torchrun --nproc_per_node N` (DistributedDataParallel: gloo on CPU,
+nccl on GPU; only rank 0 writes files or prints progress).
+
+Reproducibility: every epoch starts by seeding all RNGs from (seed, epoch), so
+an epoch's shuffling, augmentation and dropout do not depend on history, and a
+run resumed from an epoch's checkpoint ends at the same weights as one never
+interrupted.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from .. import __version__
+from ..data.datasets import DatasetError, load_dataset
+from ..data.transforms import batch_mixer, train_transforms
+from ..registry import get_model, model_info
+from ..weights.specs import Preprocessing, get_weights
+from .checkpoint import save_checkpoint, save_training_state
+from .classify import resolve_device
+from .distributed import DistContext, init_distributed
+from .evaluate import evaluate_model
+from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
+from .report import plot_confusion_matrix, plot_curves
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    model: str = "efficientnet_lite0"
+    weights: str | None = "DEFAULT"  # DEFAULT | tag | checkpoint path | None (from scratch)
+    out: str = "runs/train"
+    epochs: int = 10
+    batch_size: int = 32
+    image_size: int | None = None  # default: the weights' crop size
+    val_fraction: float = 0.2
+    seed: int = 0
+    # transfer strategy
+    freeze: str = "none"  # none | backbone | stages:K
+    probe_epochs: int = 0  # first epochs with the whole backbone frozen (linear probe)
+    unfreeze_every: int = 0  # gradual unfreezing: one more stage from the top every N epochs
+    layer_decay: float = 1.0  # layer-wise LR decay per stage, from the head down
+    # recipe
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    randaugment: int = 0
+    random_erasing: float = 0.0
+    drop_path_rate: float = 0.0
+    ema_decay: float = 0.0
+    amp: str = "none"  # none | bf16 | fp16
+    grad_accum: int = 1
+    channels_last: bool = False
+    patience: int = 0  # early stopping: epochs without improvement (0: off)
+    workers: int = 0
+    device: str = "auto"
+    resume: str | None = None
+    progress: bool = True
+    max_steps_per_epoch: int | None = None  # for smoke tests
+    extra: dict = field(default_factory=dict)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _preprocessing(cfg: TrainConfig) -> Preprocessing:
+    try:
+        base = get_weights(cfg.model).preprocessing if not _is_path(cfg.weights) else None
+    except ValueError:
+        base = None
+    if base is None:
+        size = model_info(cfg.model).input_size
+        base = Preprocessing(size, round(size / 0.875))
+    if cfg.image_size:
+        return Preprocessing(cfg.image_size, round(cfg.image_size / 0.875), base.interpolation, base.mean, base.std)
+    return base
+
+
+def _is_path(weights) -> bool:
+    from ..weights.loading import is_checkpoint_path
+
+    return weights is not None and is_checkpoint_path(weights)
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    kwargs = {"drop_path_rate": cfg.drop_path_rate} if cfg.drop_path_rate else {}
+    return get_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **kwargs)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run training; returns the final metrics (also written to OUT/metrics.json)."""
+    ctx = init_distributed(cfg.device)
+    try:
+        return _train(cfg, ctx)
+    finally:
+        ctx.close()
+
+
+def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
+    out = Path(cfg.out)
+    split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    classes = split.classes
+    pre = _preprocessing(cfg)
+    train_set = split.train.with_transform(train_transforms(pre, cfg.randaugment, cfg.random_erasing))
+    val_set = split.val.with_transform(pre.transforms())
+
+    _seed_everything(cfg.seed)
+    model = build_model(cfg, len(classes)).to(ctx.device)
+    n_stages = len(model.stages)
+    base_frozen = parse_freeze(cfg.freeze, n_stages)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
+    steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * ctx.world_size) / cfg.grad_accum)
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    scheduler = cosine_with_warmup(optimizer, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch))
+    ema = _make_ema(model, cfg.ema_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda")
+    mixer = batch_mixer(len(classes), cfg.mixup, cfg.cutmix)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
+            "convzoo_version": __version__, "config": asdict(cfg)}
+    history, best_acc, start_epoch, stale = [], -1.0, 0, 0
+    if cfg.resume:
+        state = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        history, best_acc, stale = state["history"], state["best_acc"], state["stale"]
+        start_epoch = state["epoch"] + 1
+        ctx.log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
+
+    ctx.log(f"{cfg.model}: {len(split.train)} train / {len(split.val)} val images, {len(classes)} classes, "
+            f"{pre.crop_size}px, {ctx.world_size} process(es) on {ctx.device}")
+    for epoch in range(start_epoch, cfg.epochs):
+        _seed_everything(cfg.seed * 1000 + epoch)
+        frozen = frozen_stage_count(epoch, n_stages, base_frozen, cfg.probe_epochs, cfg.unfreeze_every)
+        model.freeze(frozen)  # 0: everything trainable
+        wrapped = ctx.wrap(model)
+        loader = _train_loader(train_set, cfg, ctx, epoch)
+        stats = _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, mixer, criterion,
+                                 cfg, ctx, epoch, steps_per_epoch, frozen)
+        eval_model = ema.module if ema is not None else model
+        val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
+                             progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val") if ctx.is_main else None
+        record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
+        if val is not None:
+            record.update(val_loss=val["loss"], val_acc=val["accuracy"])
+        history.append(record)
+        improved = ctx.broadcast_flag(val is not None and val["accuracy"] > best_acc)
+        stale = 0 if improved else stale + 1
+        if ctx.is_main:
+            epoch_meta = dict(meta, epoch=epoch + 1, metrics=record)
+            if improved:
+                best_acc = val["accuracy"]
+                save_checkpoint(out, "best", eval_model, epoch_meta)
+                _write_report(out, val, classes)
+            save_checkpoint(out, "last", eval_model, epoch_meta)
+            save_training_state(out / "last.state.pt", {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                "history": history, "best_acc": best_acc, "stale": stale,
+            })
+            _write_metrics(out, history, best_acc)
+            ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
+                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
+                    f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
+        if cfg.patience and ctx.broadcast_flag(stale >= cfg.patience):
+            ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
+            break
+        ctx.barrier()
+    return {"best_val_acc": best_acc, "epochs_run": len(history), "history": history, "out": str(out)}
+
+
+def _make_ema(model: nn.Module, decay: float):
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _train_loader(dataset, cfg: TrainConfig, ctx: DistContext, epoch: int) -> DataLoader:
+    if ctx.world_size > 1:
+        sampler = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                      drop_last=len(dataset) > cfg.batch_size * ctx.world_size, persistent_workers=False,
+                      pin_memory=ctx.device.type == "cuda")
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.amp == "none":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, mixer, criterion,
+                     cfg, ctx, epoch, steps_per_epoch, frozen) -> dict:
+    from tqdm.auto import tqdm
+
+    model.train()
+    total_loss, correct, seen, step = 0.0, 0, 0, 0
+    start = time.perf_counter()
+    bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}"
+               + (f" ({frozen} stages frozen)" if frozen else ""), disable=not (cfg.progress and ctx.is_main),
+               leave=False, dynamic_ncols=True)
+    optimizer.zero_grad(set_to_none=True)
+    for i, (x, y) in enumerate(loader):
+        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        target = y
+        if mixer is not None:
+            x, target = mixer(x, y)
+        with _autocast(cfg, ctx.device):
+            out = wrapped(x)
+            logits = out[0] if isinstance(out, (tuple, list)) else out
+            loss = criterion(logits, target)
+            if isinstance(out, (tuple, list)) and len(out) > 1:  # auxiliary classifiers (GoogLeNet, Inception)
+                loss = loss + 0.3 * sum(criterion(aux, target) for aux in out[1:])
+        scaler.scale(loss / cfg.grad_accum).backward()
+        if (i + 1) % cfg.grad_accum == 0:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            step += 1
+        total_loss += loss.item() * y.shape[0]
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += y.shape[0]
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
+                        img_s=f"{seen * ctx.world_size / elapsed:.1f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        if (i + 1) % cfg.grad_accum == 0:
+            bar.update(1)
+        if step >= steps_per_epoch:
+            break
+    bar.close()
+    elapsed = time.perf_counter() - start
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "images_per_s": seen * ctx.world_size / elapsed, "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
+
+
+def _write_metrics(out: Path, history: list, best_acc: float) -> None:
+    from ..utils.atomic import write_text_atomic
+
+    write_text_atomic(out / "metrics.json", json.dumps({"best_val_acc": best_acc, "epochs": history}, indent=2))
+    plot_curves(history, out / "curves.png")
+
+
+def _write_report(out: Path, val: dict, classes: list[str]) -> None:
+    from ..utils.atomic import write_text_atomic
+
+    write_text_atomic(out / "val_report.json", json.dumps({k: v for k, v in val.items() if k != "predictions"}, indent=2))
+    plot_confusion_matrix(val["confusion_matrix"], classes, out / "confusion_matrix.png")
+
+
+__all__ = ["DatasetError", "TrainConfig", "build_model", "train"]
