@@ -145,6 +145,9 @@ def _published(figure: str) -> float | None:
 _TORCHVISION_BUILD_OPTIONS = {
     "googlenet": {"transform_input": True},
     "inception_v3": {"transform_input": True},
+    # torchvision's first MNASNet kept the stem at 32/16 channels for every
+    # alpha, and its mnasnet0_5 ImageNet file is such a checkpoint.
+    "mnasnet0_5": {"legacy_stem": True},
 }
 
 
