@@ -1,0 +1,82 @@
+"""The fully connected head of AlexNet and VGG: fixed-grid pool -> hidden MLP -> fc.
+
+Both papers end in two 4096-wide hidden layers with dropout, fed by the last
+feature map flattened. The feature map is first average-pooled to the grid the
+networks were designed for (6x6 for AlexNet, 7x7 for VGG at 224 pixels), so the
+head, and pretrained weights, work at any input size: at the design size the
+pool is the identity.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class MLPHead(nn.Module):
+    """AdaptiveAvgPool to `pool_size` -> flatten -> hidden Linear+ReLU layers with
+    dropout -> `fc`.
+
+    `dropout_first`: AlexNet drops the *input* of each hidden Linear (Krizhevsky
+    et al.); VGG drops each hidden layer's *output*. In eval mode both are the
+    same function; in training they drop different tensors.
+
+    Follows the head protocol (see `ClassifierHead`): `num_classes`, and
+    `reset(num_classes)` replaces only the last Linear `fc`, keeping the
+    hidden layers (pretrained features of transfer learning);
+    `num_classes=0` gives the last hidden layer's features.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        pool_size: int,
+        num_classes: int = 1000,
+        hidden_features: Sequence[int] = (4096, 4096),
+        drop_rate: float = 0.5,
+        dropout_first: bool = False,
+    ):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.flatten = nn.Flatten(1)
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        width = in_channels * pool_size * pool_size
+        for i, out_features in enumerate(hidden_features, start=1):
+            drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+            if dropout_first:
+                layers[f"drop{i}"] = drop
+            layers[f"fc{i}"] = nn.Linear(width, out_features)
+            layers[f"act{i}"] = nn.ReLU(inplace=True)
+            if not dropout_first:
+                layers[f"drop{i}"] = drop
+            width = out_features
+        self.hidden = nn.Sequential(layers)
+        self.in_features = width
+        self.num_classes = num_classes
+        self.fc = self._make_fc(num_classes)
+        for m in self.hidden.modules():
+            if isinstance(m, nn.Linear):
+                _init_linear(m)
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        if num_classes <= 0:
+            return nn.Identity()
+        return _init_linear(nn.Linear(self.in_features, num_classes))
+
+    def reset(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        device = next(self.parameters(), torch.empty(0)).device
+        self.fc = self._make_fc(num_classes).to(device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.hidden(self.flatten(self.pool(x))))
+
+
+def _init_linear(linear: nn.Linear) -> nn.Linear:
+    # N(0, 0.01) weights and zero biases: AlexNet's paper and torchvision's VGG
+    # (the VGG paper's "10^-2 variance" is a larger std, 0.1).
+    nn.init.normal_(linear.weight, 0.0, 0.01)
+    nn.init.zeros_(linear.bias)
+    return linear

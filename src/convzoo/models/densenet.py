@@ -1,0 +1,193 @@
+"""DenseNet-BC: every layer sees the concatenation of all earlier layers' outputs.
+
+"Densely Connected Convolutional Networks" (Huang, Liu, van der Maaten &
+Weinberger, 2016), the ImageNet "BC" variants of its Table 1: each dense layer
+is BN-ReLU-1x1 conv (the bottleneck, to `bn_size * k` channels) then BN-ReLU-3x3
+conv adding `k` (the growth rate) channels; transitions between dense blocks
+halve the channels (compression 0.5) and the resolution.
+
+`memory_efficient=True` follows "Memory-Efficient Implementation of DenseNets"
+(Pleiss et al., 2017): the concatenation + BN + ReLU + 1x1 conv of each layer
+is the part whose intermediate tensors grow quadratically with depth, so it is
+not stored for backward but recomputed (torch.utils.checkpoint). Same outputs
+and gradients, much less training memory, roughly 15-20% more time.
+The recomputation runs the layer's first BN again in training mode; it must
+not count the batch twice in the running statistics (torchvision's option does:
+one extra momentum step per iteration), so it runs with the statistics frozen.
+
+Anatomy: stem = 7x7/2 conv, BN, ReLU, 3x3/2 max-pool (stride 4); stage 0 is
+dense block 1; stage i > 0 is transition i followed by dense block i + 1
+(strides 4, 8, 16, 32); the head's `pre` is the final BN + ReLU.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import ClassifierHead
+from ..net import ConvNet
+from ..registry import Paper, register_model
+from ..weights import register_converter, rename_keys
+
+DENSENET = Paper("Densely Connected Convolutional Networks", 2016, "https://arxiv.org/abs/1608.06993")
+
+
+def norm_act_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
+    """The pre-activation unit DenseNet is built of: BN -> ReLU -> conv (no bias)."""
+    return nn.Sequential(OrderedDict(
+        bn=nn.BatchNorm2d(in_channels),
+        act=nn.ReLU(inplace=True),
+        conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+    ))
+
+
+class DenseLayer(nn.Module):
+    """concat(all earlier features) -> BN-ReLU-1x1 conv -> BN-ReLU-3x3 conv: `growth_rate` new channels."""
+
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float = 0.0,
+                 memory_efficient: bool = False):
+        super().__init__()
+        self.conv1 = norm_act_conv(in_channels, bn_size * growth_rate, 1)
+        self.conv2 = norm_act_conv(bn_size * growth_rate, growth_rate, 3)
+        self.drop_rate = drop_rate
+        self.memory_efficient = memory_efficient
+
+    def bottleneck(self, *features: torch.Tensor) -> torch.Tensor:
+        return self.conv1(torch.cat(features, 1))
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
+            # The concatenation and BN output are as wide as all earlier layers
+            # together: keep neither for backward, recompute them there.
+            x = checkpoint(self.bottleneck, *features, use_reentrant=False,
+                           context_fn=lambda: (nullcontext(), _running_stats_frozen(self.conv1.bn)))
+        else:
+            x = self.bottleneck(*features)
+        x = self.conv2(x)
+        return F.dropout(x, self.drop_rate, self.training) if self.drop_rate > 0 else x
+
+
+@contextmanager
+def _running_stats_frozen(bn: nn.BatchNorm2d):
+    """BN computes the same (batch statistics in training, running ones in eval)
+    but its running statistics take a zero-size step and its batch counter is
+    put back. (Passing no running buffers instead would change what BN saves
+    for backward, which checkpoint's recomputation check rejects.)"""
+    momentum, count = bn.momentum, bn.num_batches_tracked.clone()
+    bn.momentum = 0.0
+    try:
+        yield
+    finally:
+        bn.momentum = momentum
+        bn.num_batches_tracked.copy_(count)
+
+
+class DenseStage(nn.Module):
+    """[transition: BN-ReLU-1x1 conv halving the channels, 2x2 avg-pool] -> dense block."""
+
+    def __init__(self, in_channels: int, num_layers: int, growth_rate: int, bn_size: int, transition: bool,
+                 drop_rate: float = 0.0, memory_efficient: bool = False):
+        super().__init__()
+        if transition:
+            out_channels = in_channels // 2  # compression 0.5 (the "C" of DenseNet-BC)
+            self.transition = norm_act_conv(in_channels, out_channels, 1)
+            self.transition.add_module("pool", nn.AvgPool2d(2, 2))
+            in_channels = out_channels
+        else:
+            self.transition = nn.Identity()
+        self.layers = nn.ModuleList(
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate, memory_efficient)
+            for i in range(num_layers)
+        )
+        self.out_channels = in_channels + num_layers * growth_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [self.transition(x)]
+        for layer in self.layers:
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+@dataclass(frozen=True)
+class DenseNetConfig:
+    growth_rate: int  # k
+    depths: tuple[int, int, int, int]  # dense layers per block
+    stem_width: int = 64  # 2k in the paper
+    bn_size: int = 4  # bottleneck width in multiples of k
+
+
+# Table 1 of the paper (DenseNet-161 from the authors' repository).
+VARIANTS = {
+    "densenet121": DenseNetConfig(32, (6, 12, 24, 16)),
+    "densenet161": DenseNetConfig(48, (6, 12, 36, 24), stem_width=96),
+    "densenet169": DenseNetConfig(32, (6, 12, 32, 32)),
+    "densenet201": DenseNetConfig(32, (6, 12, 48, 32)),
+}
+
+
+class DenseNet(ConvNet):
+    def __init__(self, cfg: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
+                 memory_efficient: bool = False):
+        stem = nn.Sequential(OrderedDict(
+            conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
+            bn=nn.BatchNorm2d(cfg.stem_width),
+            act=nn.ReLU(inplace=True),
+            pool=nn.MaxPool2d(3, 2, 1),
+        ))
+        stages, channels, in_channels = [], [], cfg.stem_width
+        for i, depth in enumerate(cfg.depths):
+            stages.append(DenseStage(in_channels, depth, cfg.growth_rate, cfg.bn_size, transition=i > 0,
+                                     drop_rate=drop_rate, memory_efficient=memory_efficient))
+            in_channels = stages[-1].out_channels
+            channels.append(in_channels)
+        final_norm = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(in_channels), act=nn.ReLU(inplace=True)))
+        head = ClassifierHead(in_channels, num_classes, pre=final_norm)
+        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+
+for _name, _cfg in VARIANTS.items():
+    register_model(_name, partial(DenseNet, _cfg), family="densenet", paper=DENSENET)
+
+
+_UNIT = {"norm": "bn", "conv": "conv"}
+
+# torchvision: features.{conv0,norm0}, features.denseblockB.denselayerL.{norm,conv}{1,2},
+# features.transitionT.{norm,conv} (after block T: our stage T), features.norm5, classifier.
+# Checkpoints from before PyTorch 0.4 name the dense layer's units `norm.1`, `conv.2`, ...
+# (torchvision still renames them when it loads its own weights); the optional dot reads both.
+_TORCHVISION_RULES = [
+    (r"features\.conv0\.weight", "stem.conv.weight"),
+    (r"features\.norm0\.(.+)", r"stem.bn.\1"),
+    (r"features\.denseblock(\d+)\.denselayer(\d+)\.(norm|conv)\.?([12])\.(.+)",
+     lambda m: f"stages.{int(m[1]) - 1}.layers.{int(m[2]) - 1}.conv{m[4]}.{_UNIT[m[3]]}.{m[5]}"),
+    (r"features\.transition(\d+)\.(norm|conv)\.(.+)", lambda m: f"stages.{m[1]}.transition.{_UNIT[m[2]]}.{m[3]}"),
+    (r"features\.norm5\.(.+)", r"head.pre.bn.\1"),
+    (r"classifier\.(.+)", r"head.fc.\1"),
+]
+
+
+@register_converter("densenet", "torchvision")
+def convert_torchvision(state_dict):
+    """torchvision DenseNet keys (current or pre-0.4 names) -> ours."""
+    out = rename_keys(state_dict, _TORCHVISION_RULES)
+    # Pre-0.4 checkpoints have no BN `num_batches_tracked` counters; PyTorch's
+    # own loading starts them at 0, and so do we (they matter only with momentum=None).
+    for key in [k for k in out if k.endswith(".running_var")]:
+        out.setdefault(key.replace(".running_var", ".num_batches_tracked"), torch.tensor(0, dtype=torch.long))
+    return out
