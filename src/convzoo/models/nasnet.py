@@ -285,6 +285,10 @@ class NASNet(ConvNet):
     """3x3/2 conv (valid padding, BN, no ReLU) -> stages of cells at strides
     4, 8, 16, 32 -> ReLU, global pool, dropout, fc.
 
+    drop_rate: dropout before the classifier (0.5 in both TF-slim ImageNet configs).
+    drop_path_rate: the paper's ScheduledDropPath at its final rate, rising
+    linearly with depth (the rise over training is left to the trainer, which
+    may set each DropPath's drop_prob).
     avg_pool_counts_padding: strided average pools count their "SAME" zero
     padding, as timm's nasnetalarge does (TF and pretrainedmodels do not).
     """
