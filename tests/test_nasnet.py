@@ -11,10 +11,6 @@ mobile 96 (stem cells at 47 and 24, reductions at 12 and 6), large-shaped 75
 The narrow large-shaped net "6 @ 384" (stem 16) has NASNet-A Large's wiring at
 a fraction of its cost, for the fast tests; both references can build it.
 """
-import sys
-import types
-import urllib.parse
-import urllib.request
 
 import pytest
 import torch
@@ -28,24 +24,6 @@ NARROW_LARGE = NASNetConfig(normal_cells=6, penultimate_filters=384, stem_width=
 
 
 def import_pretrainedmodels():
-    """pretrainedmodels 0.7.4 imports `six` (pretrainedmodels/datasets: six.moves.urllib)
-    without declaring it, and `six` is not installed here: stand in for the two
-    modules it uses while it is imported, then take the stand-in away again."""
-    try:
-        import six  # noqa: F401
-    except ImportError:
-        six = types.ModuleType("six")
-        six.moves = types.ModuleType("six.moves")
-        six.moves.urllib = types.ModuleType("six.moves.urllib")
-        six.moves.urllib.parse, six.moves.urllib.request = urllib.parse, urllib.request
-        stand_ins = {"six": six, "six.moves": six.moves, "six.moves.urllib": six.moves.urllib,
-                     "six.moves.urllib.parse": urllib.parse, "six.moves.urllib.request": urllib.request}
-        sys.modules.update(stand_ins)
-        try:
-            import pretrainedmodels
-        finally:
-            for name in stand_ins:
-                sys.modules.pop(name, None)
     import pretrainedmodels
     import pretrainedmodels.models.nasnet
 
