@@ -110,9 +110,9 @@ class AuxClassifier(nn.Module):
 class InputTransform(nn.Module):
     """ImageNet-normalised input -> (pixel - 0.5) / 0.5, the input range of the
     TensorFlow-trained Inception weights: x * std / 0.5 + (mean - 0.5) / 0.5.
-    For in_chans != 3 (grey input, RGB weights summed) the three channels'
-    average scale and shift are used: an approximation, exact for R = G = B
-    statistics."""
+    For in_chans != 3 (e.g. grey input, whose first conv holds the RGB filters
+    summed) there is no per-channel statistic to undo: every channel gets the
+    three channels' average scale and shift, an approximation."""
 
     def __init__(self, in_chans: int = 3):
         super().__init__()
