@@ -81,7 +81,8 @@ def _family_of(model: nn.Module) -> str | None:
     return model_info(name).family
 
 
-def _classifier_prefix(model: nn.Module) -> str:
+def _classifier_prefix(model: nn.Module) -> str | tuple[str, ...]:
+    """Key prefix(es) of the classifier weights (several for models with auxiliary heads)."""
     return getattr(model, "classifier_prefix", "head.fc.")
 
 
