@@ -29,7 +29,6 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, FusedInvertedResidual, InvertedResidual, make_divisible
