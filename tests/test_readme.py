@@ -11,7 +11,7 @@ def _readme_commands() -> list[str]:
 
 def test_readme_starts_with_main_job_and_test_commands():
     main_job, tests = _readme_commands()[:2]
-    assert "pip install -e ." in main_job and "convzoo " in main_job
+    assert "pip install -e ." in main_job and "convzoo predict examples/" in main_job
     assert "pip install -e '.[test]'" in tests and "pytest" in tests
 
 
