@@ -191,7 +191,7 @@ def bench_model(args, device) -> None:
                 LayerNorm2d.forward = original_forward
         return run
 
-    reps = max(3, args.reps // 3)
+    reps = args.model_reps
     report("eval forward", race({n: with_candidate(f, False) for n, f in CANDIDATES.items()}, device, reps, 1, 1))
     report("train fwd+bwd", race({n: with_candidate(f, True) for n, f in CANDIDATES.items()}, device, reps, 1, 1))
 
@@ -203,7 +203,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="batch of the op benchmark")
     parser.add_argument("--reps", type=int, default=11, help="repetitions (medians are reported)")
     parser.add_argument("--inner", type=int, default=3, help="calls per timed repetition")
+    parser.add_argument("--no-op", action="store_true", help="skip the benchmark of the op alone")
     parser.add_argument("--no-model", action="store_true", help="skip the whole-model benchmark")
+    parser.add_argument("--model-reps", type=int, default=5)
     parser.add_argument("--model-batch", type=int, default=4)
     parser.add_argument("--model-size", type=int, default=224)
     args = parser.parse_args()
@@ -214,7 +216,8 @@ def main() -> None:
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
              f", {torch.get_num_threads()} threads"))
     check_exact(device)
-    bench_op(args, device)
+    if not args.no_op:
+        bench_op(args, device)
     if not args.no_model:
         bench_model(args, device)
 

@@ -66,9 +66,9 @@ class ConvNeXtStage(nn.Module):
     """[LayerNorm -> 2x2/2 conv] downsampling (stages 2-4), then the blocks."""
 
     def __init__(self, in_channels: int, out_channels: int, depth: int, drop_paths: list[float],
-                 layer_scale_init: float):
+                 layer_scale_init: float, downsample: bool):
         super().__init__()
-        if in_channels != out_channels:
+        if downsample:
             self.downsample = nn.Sequential(OrderedDict(
                 norm=LayerNorm2d(in_channels, eps=LN_EPS),
                 conv=nn.Conv2d(in_channels, out_channels, 2, stride=2),
@@ -121,7 +121,7 @@ class ConvNeXt(ConvNet):
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         stages, in_channels = [], width0
         for i, (depth, width) in enumerate(zip(cfg.depths, cfg.widths)):
-            stages.append(ConvNeXtStage(in_channels, width, depth, rates[i], layer_scale_init))
+            stages.append(ConvNeXtStage(in_channels, width, depth, rates[i], layer_scale_init, downsample=i > 0))
             in_channels = width
         head = NormClassifierHead(in_channels, num_classes, drop_rate)
         super().__init__(stem, stages, head, cfg.widths, (4, 8, 16, 32), first_conv="stem.conv.weight")

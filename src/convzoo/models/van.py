@@ -84,6 +84,10 @@ class ConvMlp(nn.Module):
 
 
 class VANBlock(nn.Module):
+    """x + scale1 * attention(BN(x)), then x + scale2 * MLP(BN(x)): a
+    transformer block with LKA in place of self-attention and BatchNorm in
+    place of LayerNorm."""
+
     def __init__(self, dim: int, mlp_ratio: int, drop_path: float = 0.0, layer_scale_init: float = 1e-2):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(dim)
@@ -109,9 +113,9 @@ class VANStage(nn.Module):
     """[patch embedding (3x3 stride 2)] -> blocks -> LayerNorm over channels."""
 
     def __init__(self, in_channels: int, dim: int, depth: int, mlp_ratio: int, drop_paths: list[float],
-                 layer_scale_init: float):
+                 layer_scale_init: float, downsample: bool):
         super().__init__()
-        self.downsample = patch_embed(in_channels, dim, 3, 2) if in_channels != dim else nn.Identity()
+        self.downsample = patch_embed(in_channels, dim, 3, 2) if downsample else nn.Identity()
         self.blocks = nn.Sequential(*[
             VANBlock(dim, mlp_ratio, drop_paths[j], layer_scale_init) for j in range(depth)
         ])
@@ -139,7 +143,8 @@ class VANet(ConvNet):
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         stages, in_channels = [], cfg.widths[0]
         for i, (width, depth, mlp_ratio) in enumerate(zip(cfg.widths, cfg.depths, cfg.mlp_ratios)):
-            stages.append(VANStage(in_channels, width, depth, mlp_ratio, rates[i], layer_scale_init))
+            stages.append(VANStage(in_channels, width, depth, mlp_ratio, rates[i], layer_scale_init,
+                                   downsample=i > 0))
             in_channels = width
         head = ClassifierHead(in_channels, num_classes, drop_rate)
         super().__init__(stem, stages, head, cfg.widths, (4, 8, 16, 32), first_conv="stem.conv.weight")
