@@ -10,7 +10,9 @@ halve the channels (compression 0.5) and the resolution.
 (Pleiss et al., 2017): the concatenation + BN + ReLU + 1x1 conv of each layer
 is the part whose intermediate tensors grow quadratically with depth, so it is
 not stored for backward but recomputed (torch.utils.checkpoint). Same outputs
-and gradients, much less training memory, roughly 15-20% more time.
+and gradients; densenet121 at 8 x 224 x 224 peaks at half the training memory
+(benchmarks/densenet_memory.py), for a second run of those layers in backward
+(the paper reports 15-20% more training time).
 The recomputation runs the layer's first BN again in training mode; it must
 not count the batch twice in the running statistics (torchvision's option does:
 one extra momentum step per iteration), so it runs with the statistics frozen.
@@ -63,8 +65,15 @@ class DenseLayer(nn.Module):
     def bottleneck(self, *features: torch.Tensor) -> torch.Tensor:
         return self.conv1(torch.cat(features, 1))
 
+    def _bottleneck_needs_grad(self, features: list[torch.Tensor]) -> bool:
+        """Whether autograd would keep the bottleneck's tensors: gradients flow
+        into earlier layers, or into this layer's own weights (a frozen stem
+        below a trained block). In inference there is nothing to save."""
+        return torch.is_grad_enabled() and (
+            any(f.requires_grad for f in features) or any(p.requires_grad for p in self.conv1.parameters()))
+
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
+        if self.memory_efficient and self._bottleneck_needs_grad(features):
             # The concatenation and BN output are as wide as all earlier layers
             # together: keep neither for backward, recompute them there.
             x = checkpoint(self.bottleneck, *features, use_reentrant=False,
