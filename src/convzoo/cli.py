@@ -120,7 +120,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import json
 
-    from .data.datasets import DatasetError, load_eval_dataset
+    from .data.datasets import load_eval_dataset
     from .tasks.checkpoint import load_checkpoint, preprocessing_of
     from .tasks.classify import resolve_device
     from .tasks.evaluate import evaluate_model, format_report

@@ -23,7 +23,6 @@ dense block 1; stage i > 0 is transition i followed by dense block i + 1
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -194,9 +193,4 @@ _TORCHVISION_RULES = [
 @register_converter("densenet", "torchvision")
 def convert_torchvision(state_dict):
     """torchvision DenseNet keys (current or pre-0.4 names) -> ours."""
-    out = rename_keys(state_dict, _TORCHVISION_RULES)
-    # Pre-0.4 checkpoints have no BN `num_batches_tracked` counters; PyTorch's
-    # own loading starts them at 0, and so do we (they matter only with momentum=None).
-    for key in [k for k in out if k.endswith(".running_var")]:
-        out.setdefault(key.replace(".running_var", ".num_batches_tracked"), torch.tensor(0, dtype=torch.long))
-    return out
+    return rename_keys(state_dict, _TORCHVISION_RULES)

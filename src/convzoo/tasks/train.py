@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
@@ -30,7 +29,6 @@ from ..data.transforms import batch_mixer, train_transforms
 from ..registry import get_model, model_info
 from ..weights.specs import Preprocessing, get_weights
 from .checkpoint import save_checkpoint, save_training_state
-from .classify import resolve_device
 from .distributed import DistContext, init_distributed
 from .evaluate import evaluate_model
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze

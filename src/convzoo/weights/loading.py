@@ -58,6 +58,16 @@ def unwrap_state_dict(obj, source: str = "checkpoint") -> StateDict:
     return dict(obj)
 
 
+def _fill_batch_counters(state_dict: StateDict) -> StateDict:
+    """Checkpoints from before PyTorch 0.4 have no BatchNorm `num_batches_tracked`
+    counters; PyTorch's own loading starts them at 0, and so do we."""
+    out = dict(state_dict)
+    for key in state_dict:
+        if key.endswith(".running_var"):
+            out.setdefault(key[: -len("running_var")] + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    return out
+
+
 def _is_flat_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -107,6 +117,7 @@ def load_weights(
         state_dict = unwrap_state_dict(state_dict_or_path)
 
     expected = model.state_dict()
+    state_dict = _fill_batch_counters(state_dict)
     best = None
     for layout, converted in _candidates(model, state_dict):
         missing = sorted(set(expected) - set(converted))
