@@ -4,6 +4,7 @@ from .drop import DropPath
 from .head import ClassifierHead
 from .inverted_residual import FusedInvertedResidual, InvertedResidual
 from .helpers import make_act, make_divisible
+from .norm import LayerNorm2d
 from .padding import Conv2dSame, get_padding, pad_same
 from .squeeze_excite import SqueezeExcite
 
@@ -14,6 +15,7 @@ __all__ = [
     "DropPath",
     "FusedInvertedResidual",
     "InvertedResidual",
+    "LayerNorm2d",
     "SqueezeExcite",
     "create_conv2d",
     "get_padding",
