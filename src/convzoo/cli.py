@@ -86,6 +86,9 @@ def _add_train_parser(sub) -> None:
     g.add_argument("--mixup", type=float, default=d.mixup, help="Mixup alpha (0: off)")
     g.add_argument("--cutmix", type=float, default=d.cutmix, help="CutMix alpha (0: off)")
     g.add_argument("--randaugment", type=int, default=d.randaugment, help="RandAugment magnitude (0: off)")
+    g.add_argument("--crop-scale", type=float, default=d.crop_scale,
+                   help="smallest area fraction kept by the random-resized crop (default 0.08)")
+    g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random horizontal flips (digits, text)")
     g.add_argument("--random-erasing", type=float, default=d.random_erasing, help="Random Erasing probability")
     g.add_argument("--drop-path-rate", type=float, default=d.drop_path_rate, help="stochastic depth")
     g.add_argument("--ema-decay", type=float, default=d.ema_decay, help="EMA of weights, e.g. 0.999 (0: off)")

@@ -61,6 +61,8 @@ class TrainConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     randaugment: int = 0
+    crop_scale: float = 0.08  # smallest area fraction of the random-resized crop
+    hflip: bool = True  # off for images whose mirror image is another class (digits, text)
     random_erasing: float = 0.0
     drop_path_rate: float = 0.0
     ema_decay: float = 0.0
@@ -103,7 +105,14 @@ def _is_path(weights) -> bool:
 
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     kwargs = {"drop_path_rate": cfg.drop_path_rate} if cfg.drop_path_rate else {}
-    return get_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **kwargs)
+    model = get_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **kwargs)
+    if cfg.weights is not None:
+        # A fresh classifier at PyTorch's default (fan-in) scale: some families
+        # initialise theirs for 1000 classes from scratch (EfficientNet: uniform
+        # +-1/sqrt(classes), +-0.3 for 10 classes), which on pretrained features
+        # starts fine-tuning from logits in the tens.
+        model.reset_classifier(num_classes)
+    return model
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -120,7 +129,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     classes = split.classes
     pre = _preprocessing(cfg)
-    train_set = split.train.with_transform(train_transforms(pre, cfg.randaugment, cfg.random_erasing))
+    train_set = split.train.with_transform(
+        train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0)))
     val_set = split.val.with_transform(pre.transforms())
 
     _seed_everything(cfg.seed)
