@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct
+from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter, rename_keys
@@ -173,21 +174,6 @@ def _make_stem(in_chans: int, transform_input: bool, **convs: nn.Module) -> nn.S
     return nn.Sequential(layers)
 
 
-def _init_weights(model: nn.Module) -> None:
-    """He init for the convs (each is followed by BN and ReLU, so only the
-    variance-preserving shape matters; the TF originals used truncated normals,
-    which are slow to sample for 27M weights), small normal fc weights, BN at identity."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
 # ---------------------------------------------------------------------------
 # GoogLeNet (Inception v1)
 # ---------------------------------------------------------------------------
@@ -270,7 +256,7 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = Fal
     head = ClassifierHead(channels[-1], num_classes, drop_rate)
     model = InceptionNet(stem, stages, head, channels, (4, 8, 16, 32), "stem.conv1.conv.weight",
                          aux_heads, GoogLeNetOutputs)
-    _init_weights(model)
+    init_he_fan_out(model)
     return model
 
 
@@ -398,7 +384,7 @@ def inception_v3(num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
     head = ClassifierHead(channels[-1], num_classes, drop_rate)
     model = InceptionNet(stem, stages, head, channels, (4, 8, 16, 32), "stem.conv1a.conv.weight",
                          aux_heads, InceptionV3Outputs)
-    _init_weights(model)
+    init_he_fan_out(model)
     return model
 
 

@@ -21,10 +21,11 @@ from functools import partial
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, make_divisible
+from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter, rename_keys
-from .mobilenet import MBConvRow, block_prefixes, build_mbconv_stages, init_weights
+from .mobilenet import MBConvRow, block_prefixes, build_mbconv_stages
 
 MNASNET = Paper("MnasNet: Platform-Aware Neural Architecture Search for Mobile", 2019,
                 "https://arxiv.org/abs/1807.11626")
@@ -70,7 +71,7 @@ class MNASNet(ConvNet):
         head = ClassifierHead(HEAD_WIDTH, num_classes, drop_rate,
                               pre=ConvNormAct(channels[-1], HEAD_WIDTH, 1, norm_layer=_BN))
         super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
-        init_weights(self)
+        init_he_fan_out(self, zero_conv_bias=True)
 
 
 for _alpha, _suffix in [(0.5, "0_5"), (0.75, "0_75"), (1.0, "1_0"), (1.3, "1_3")]:

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, InvertedResidual, make_divisible
+from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -84,21 +85,6 @@ def build_mbconv_stages(
     return stages, channels, reductions
 
 
-def init_weights(model: nn.Module) -> None:
-    """He init for convs (fan-out, as the references), unit BN, small classifier."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
-
-
 # ---- MobileNet v2 -----------------------------------------------------------
 
 # Table 2 of the paper, its rows grouped by the output stride they end at.
@@ -128,7 +114,7 @@ class MobileNetV2(ConvNet):
         head = ClassifierHead(head_width, num_classes, drop_rate,
                               pre=ConvNormAct(channels[-1], head_width, 1, act_layer=nn.ReLU6))
         super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
-        init_weights(self)
+        init_he_fan_out(self, zero_conv_bias=True)
 
 
 register_model("mobilenet_v2", MobileNetV2, family="mobilenet_v2", paper=MOBILENET_V2)
@@ -249,7 +235,7 @@ class MobileNetV3(ConvNet):
         head_pre = ConvNormAct(in_channels, head_conv, 1, norm_layer=norm_layer, act_layer=nn.Hardswish)
         head = MobileNetV3Head(head_conv, width(cfg.head_hidden), num_classes, drop_rate, pre=head_pre)
         super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
-        init_weights(self)
+        init_he_fan_out(self, zero_conv_bias=True)
 
 
 _V3_VARIANTS = {"mobilenet_v3_large": MOBILENET_V3_LARGE, "mobilenet_v3_small": MOBILENET_V3_SMALL}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, make_divisible
+from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter, rename_keys
@@ -89,19 +90,7 @@ class MobileNetV1(ConvNet):
         head = ClassifierHead(in_channels, num_classes, drop_rate)
         super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
         self.width_mult = width_mult
-        _init_weights(self)
-
-
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+        init_he_fan_out(self)
 
 
 register_model("mobilenet_v1", MobileNetV1, family="mobilenet_v1", paper=MOBILENET_V1)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -140,20 +141,7 @@ class RegNet(ConvNet):
         head = ClassifierHead(in_channels, num_classes, drop_rate)
         super().__init__(stem, stages, head, [s.width for s in specs], reductions, first_conv="stem.conv.weight")
         self.params = params
-        _init_weights(self)
-
-
-def _init_weights(model: nn.Module) -> None:
-    # As the paper's code: He-normal convs (fan-out), unit BN, small fc.
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+        init_he_fan_out(self)
 
 
 _Y = 0.25  # RegNetY's squeeze-excite ratio

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -167,16 +168,7 @@ class ResNet(ConvNet):
         head = ClassifierHead(in_channels, num_classes, cfg.drop_rate)
         first_conv = "stem.conv.conv1.conv.weight" if cfg.deep_stem else "stem.conv.weight"
         super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv=first_conv)
-        _init_weights(self)
-
-
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        init_he_fan_out(self, linear_std=None)
 
 
 _VARIANTS = {

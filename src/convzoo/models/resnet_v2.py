@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ClassifierHead, DropPath
+from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -109,19 +110,7 @@ class ResNetV2(ConvNet):
             channels.append(in_channels)
         head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels))
         super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv="stem.conv.weight")
-        _init_weights(self)
-
-
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
-            nn.init.zeros_(m.bias)
+        init_he_fan_out(self)
 
 
 _VARIANTS = {

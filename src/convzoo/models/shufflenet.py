@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct
+from ..layers.init import init_he_fan_out
 from ..layers.channel_shuffle import channel_shuffle
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -111,19 +112,7 @@ class ShuffleNetV2(ConvNet):
             pre=ConvNormAct(in_channels, cfg.head_channels, 1),
         )
         super().__init__(stem, stages, head, cfg.stage_channels, (8, 16, 32), first_conv="stem.conv.weight")
-        _init_weights(self)
-
-
-def _init_weights(model: nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-            nn.init.zeros_(m.bias)
+        init_he_fan_out(self)
 
 
 _VARIANTS = {
