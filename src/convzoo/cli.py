@@ -123,15 +123,9 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import json
 
-    from .data.datasets import load_eval_dataset
-    from .tasks.checkpoint import load_checkpoint, preprocessing_of
-    from .tasks.classify import resolve_device
-    from .tasks.evaluate import evaluate_model, format_report
+    from .tasks.evaluate import evaluate_checkpoint, format_report
 
-    model, meta = load_checkpoint(args.checkpoint)
-    device = resolve_device(args.device)
-    dataset = load_eval_dataset(args.data, meta["classes"]).with_transform(preprocessing_of(meta).transforms())
-    metrics = evaluate_model(model.to(device), dataset, meta["classes"], args.batch_size, device, args.workers)
+    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 

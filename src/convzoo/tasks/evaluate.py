@@ -29,6 +29,20 @@ def evaluate_model(model: nn.Module, dataset, classes: list[str], batch_size: in
     return summarize(confusion, classes, total_loss / max(seen, 1))
 
 
+def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "auto", workers: int = 0,
+                        progress: bool = True) -> dict:
+    """Metrics of a `convzoo train` checkpoint on a labelled folder or CSV
+    (its class names and preprocessing come from the checkpoint)."""
+    from ..data.datasets import load_eval_dataset
+    from .checkpoint import load_checkpoint, preprocessing_of
+    from .classify import resolve_device
+
+    model, meta = load_checkpoint(checkpoint)
+    dev = resolve_device(device)
+    dataset = load_eval_dataset(data, meta["classes"]).with_transform(preprocessing_of(meta).transforms())
+    return evaluate_model(model.to(dev), dataset, meta["classes"], batch_size, dev, workers, progress)
+
+
 def summarize(confusion: torch.Tensor, classes: list[str], loss: float | None = None) -> dict:
     """Metrics from a confusion matrix (rows: true class, columns: predicted)."""
     tp = confusion.diag().double()
