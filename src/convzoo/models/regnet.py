@@ -117,7 +117,9 @@ class RegNetBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.conv3(self.se(self.conv2(self.conv1(x))))
-        return self.act(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: one activation-sized buffer fewer per block
+        return self.act(out)
 
 
 class RegNet(ConvNet):

@@ -53,7 +53,9 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.se(self.conv2(self.conv1(x)))
-        return self.act(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: one activation-sized buffer fewer per block
+        return self.act(out)
 
 
 class Bottleneck(nn.Module):
@@ -82,7 +84,9 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.se(self.conv3(self.conv2(self.conv1(x))))
-        return self.act(self.drop_path(out) + shortcut)
+        out = self.drop_path(out)
+        out += shortcut  # in place: one activation-sized buffer fewer per block
+        return self.act(out)
 
 
 def _make_se(channels: int, se_ratio: float) -> nn.Module:

@@ -77,7 +77,9 @@ class PreActBottleneck(nn.Module):
         out = self.conv1(preact)
         out = self.conv2(self.norm2(out))
         out = self.conv3(self.norm3(out))
-        return self.drop_path(out) + shortcut
+        out = self.drop_path(out)
+        out += shortcut  # in place: one activation-sized buffer fewer per block
+        return out
 
 
 @dataclass(frozen=True)
