@@ -4,9 +4,12 @@
     python benchmarks/vs_torchvision.py --mode train --batch-size 16
 
 Both models get the same weights (ours loaded from torchvision's state_dict)
-and the same input. Timings alternate ours/theirs round by round so machine
-drift hits both alike; the figure is the median over rounds. The ratio is
-ours / torchvision in images per second: >= 1.0 means we are not slower.
+and the same input. Each round times both, in alternating order (whichever
+runs second in a round was seen to lose a few percent on this CPU, so the
+order must not favour either); the ratio is taken within each round, so slow
+drift of the machine cancels, and its median over rounds is reported with the
+interquartile range. The ratio is ours / torchvision in images per second:
+>= 1.0 means we are not slower.
 """
 from __future__ import annotations
 
@@ -64,7 +67,9 @@ def compare(name, mode, batch_size, size, rounds, iters, device, channels_last):
             rates[key].append(_time(m, x, y, opts[key], mode, iters))
         print(f"  {name}: round {r + 1}/{rounds}", file=sys.stderr, flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
-    return med["convzoo"], med["torchvision"]
+    ratios = sorted(a / b for a, b in zip(rates["convzoo"], rates["torchvision"]))
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return med["convzoo"], med["torchvision"], statistics.median(ratios), q1, q3
 
 
 def main(argv=None):
@@ -73,7 +78,7 @@ def main(argv=None):
     p.add_argument("--mode", choices=["infer", "train"], default="infer")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--size", type=int, default=224)
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--iters", type=int, default=2, help="steps per timed round")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--channels-last", action="store_true")
@@ -81,11 +86,11 @@ def main(argv=None):
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {args.device}, "
           f"{torch.get_num_threads()} threads, mode={args.mode}, batch={args.batch_size}, {args.size}px"
           f"{', channels_last' if args.channels_last else ''}")
-    print(f"{'model':<22} {'convzoo img/s':>14} {'torchvision img/s':>18} {'ratio':>7}")
+    print(f"{'model':<22} {'convzoo img/s':>14} {'torchvision img/s':>18} {'ratio':>7} {'IQR':>13}")
     for name in args.models:
-        ours, ref = compare(name, args.mode, args.batch_size, args.size, args.rounds, args.iters,
-                            torch.device(args.device), args.channels_last)
-        print(f"{name:<22} {ours:>14.1f} {ref:>18.1f} {ours / ref:>7.3f}", flush=True)
+        ours, ref, ratio, q1, q3 = compare(name, args.mode, args.batch_size, args.size, args.rounds, args.iters,
+                                           torch.device(args.device), args.channels_last)
+        print(f"{name:<22} {ours:>14.1f} {ref:>18.1f} {ratio:>7.3f} {q1:>6.3f}-{q3:.3f}", flush=True)
 
 
 if __name__ == "__main__":
