@@ -21,8 +21,9 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.drop_prob
         mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        mask = x.new_empty(mask_shape).bernoulli_(keep)
-        return x * mask / keep
+        # Scale the (N, 1, 1, 1) mask, not the activation: one full-size op, not two.
+        mask = x.new_empty(mask_shape).bernoulli_(keep).div_(keep)
+        return x * mask
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"
