@@ -5,7 +5,25 @@ import torch
 from torch import nn
 
 
-class ClassifierHead(nn.Module):
+class ResettableHead(nn.Module):
+    """The head protocol every model's head follows: `num_classes`, a classifier
+    `fc` reading `in_features`, and `reset(num_classes)` replacing only `fc`
+    (0 classes: `fc` is the identity, the head returns features).
+    Subclasses whose classifier is not a plain Linear override `_make_fc`."""
+
+    in_features: int
+    num_classes: int
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def reset(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        device = next(self.parameters(), torch.empty(0)).device
+        self.fc = self._make_fc(num_classes).to(device)
+
+
+class ClassifierHead(ResettableHead):
     """Optional pre-pool layers, global average pool, dropout and `fc`.
 
     Every head in the zoo offers `reset(num_classes)` and `num_classes`: that is
@@ -23,14 +41,6 @@ class ClassifierHead(nn.Module):
         self.in_features = in_features
         self.num_classes = num_classes
         self.fc = self._make_fc(num_classes)
-
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def reset(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        device = next(self.parameters(), torch.empty(0)).device
-        self.fc = self._make_fc(num_classes).to(device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.flatten(self.pool(self.pre(x)))

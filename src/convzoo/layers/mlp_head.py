@@ -14,8 +14,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .head import ResettableHead
 
-class MLPHead(nn.Module):
+
+class MLPHead(ResettableHead):
     """AdaptiveAvgPool to `pool_size` -> flatten -> hidden Linear+ReLU layers with
     dropout -> `fc`.
 
@@ -64,11 +66,6 @@ class MLPHead(nn.Module):
         if num_classes <= 0:
             return nn.Identity()
         return _init_linear(nn.Linear(self.in_features, num_classes))
-
-    def reset(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        device = next(self.parameters(), torch.empty(0)).device
-        self.fc = self._make_fc(num_classes).to(device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.hidden(self.flatten(self.pool(x))))

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct
+from ..layers.head import ResettableHead
 from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -78,7 +79,7 @@ def _out_channels(module: nn.Module, in_channels: int) -> int:
     return in_channels  # pooling keeps the channels
 
 
-class AuxClassifier(nn.Module):
+class AuxClassifier(ResettableHead):
     """A side classifier on an intermediate feature map (deep supervision while
     training): `features` (pool and convs, flattened to `in_features`) ->
     optional hidden fc + ReLU + dropout -> `fc`. Offers the head protocol
@@ -96,13 +97,6 @@ class AuxClassifier(nn.Module):
         self.in_features = in_features
         self.num_classes = num_classes
         self.fc = self._make_fc(num_classes)
-
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def reset(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = self._make_fc(num_classes).to(next(self.parameters()).device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.hidden(self.features(x)))

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, InvertedResidual, make_divisible
+from ..layers.head import ResettableHead
 from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
@@ -167,7 +168,7 @@ MOBILENET_V3_SMALL = MobileNetV3Config(
 _ACTIVATIONS = {"RE": nn.ReLU, "HS": nn.Hardswish}
 
 
-class MobileNetV3Head(nn.Module):
+class MobileNetV3Head(ResettableHead):
     """[pre: 1x1 conv] -> global pool -> Linear (`hidden`) -> hard-swish -> dropout -> `fc`.
 
     Same protocol as ClassifierHead: `num_classes`, `reset(num_classes)`
@@ -183,16 +184,9 @@ class MobileNetV3Head(nn.Module):
         self.hidden = nn.Linear(in_features, hidden_features)
         self.act = nn.Hardswish(inplace=True)
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
-        self.hidden_features = hidden_features
+        self.in_features = hidden_features  # what `fc` reads
         self.num_classes = num_classes
         self.fc = self._make_fc(num_classes)
-
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.hidden_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def reset(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.fc = self._make_fc(num_classes).to(self.hidden.weight.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.flatten(self.pool(self.pre(x)))

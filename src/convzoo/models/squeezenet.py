@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct
+from ..layers.head import ResettableHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter
@@ -68,7 +69,7 @@ VARIANTS = {
 }
 
 
-class SqueezeNetHead(nn.Module):
+class SqueezeNetHead(ResettableHead):
     """Dropout -> 1x1 conv to the classes (`fc`) -> ReLU -> global average pool.
 
     Head protocol as `ClassifierHead`: `reset(num_classes)` replaces `fc`;
@@ -94,11 +95,6 @@ class SqueezeNetHead(nn.Module):
         nn.init.normal_(fc.weight, 0.0, 0.01)
         nn.init.zeros_(fc.bias)
         return fc
-
-    def reset(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        device = next(self.parameters(), torch.empty(0)).device
-        self.fc = self._make_fc(num_classes).to(device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.flatten(self.pool(self.act(self.fc(self.drop(x)))))
