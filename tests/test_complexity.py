@@ -51,3 +51,14 @@ def test_model_info_gflops_is_at_the_default_input_size():
     info = cz.model_info("resnet50")
     assert info.input_size == 224
     assert abs(info.gflops - 4.089) < 0.01
+
+
+def test_packaged_table_matches_fresh_measurements():
+    """The table `convzoo list` reads is what the models measure now
+    (regenerate it with `python -m convzoo.tasks.complexity`)."""
+    from convzoo.tasks.complexity import measure, measured_table
+
+    table = measured_table()
+    assert sorted(table) == sorted(cz.list_models()), "models missing from (or extra in) the packaged table"
+    stale = [name for name in table if measure(name) != table[name]]
+    assert not stale, f"stale complexity figures for {stale}"

@@ -9,6 +9,9 @@ as in torchvision's table.
 """
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -26,3 +29,39 @@ def count_macs(build: Callable[[], nn.Module], input_size: int | tuple[int, int]
     with counter, torch.no_grad():
         model(x)
     return counter.get_total_flops() // 2
+
+
+# Measuring every model takes ~30 s, too slow for `convzoo list`: the figures
+# are kept in a packaged table, written by `python -m convzoo.tasks.complexity`
+# and checked against fresh measurements by tests/test_complexity.py.
+TABLE = Path(__file__).resolve().parents[1] / "weights" / "data" / "model_complexity.json"
+
+
+@functools.lru_cache(maxsize=1)
+def measured_table() -> dict[str, dict]:
+    return json.loads(TABLE.read_text()) if TABLE.is_file() else {}
+
+
+def measure(name: str) -> dict:
+    """Parameters and GMACs of registered model `name` at its default input size."""
+    from ..registry import model_info
+
+    info = model_info(name)
+    with torch.device("meta"):
+        params = sum(p.numel() for p in info.build().parameters())
+    return {"params": params, "gflops": round(count_macs(info.build, info.input_size) / 1e9, 6)}
+
+
+def write_table() -> None:
+    from ..registry import list_models
+    from ..utils.atomic import write_text_atomic
+
+    table = {}
+    for name in list_models():
+        table[name] = measure(name)
+        print(f"{name:<24} {table[name]['params']:>12,} {table[name]['gflops']:>10.3f}", flush=True)
+    write_text_atomic(TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_table()

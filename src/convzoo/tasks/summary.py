@@ -29,12 +29,12 @@ def models_table(pattern: str = "*", pretrained: bool = False) -> list[dict]:
 
 
 def format_models_table(rows: list[dict]) -> str:
-    header = f"{'model':<24} {'family':<14} {'params':>8} {'GFLOPs':>7} {'input':>5} {'acc@1':>6}"
+    header = f"{'model':<24} {'family':<18} {'params':>8} {'GFLOPs':>7} {'input':>5} {'acc@1':>6}"
     lines = [header, "-" * len(header)]
     for r in rows:
         acc = f"{r['acc1']:.1f}" if r["acc1"] is not None else "-"
         lines.append(
-            f"{r['name']:<24} {r['family']:<14} {_fmt_params(r['params']):>8} {r['gflops']:>7.2f} {r['input']:>5} {acc:>6}"
+            f"{r['name']:<24} {r['family']:<18} {_fmt_params(r['params']):>8} {r['gflops']:>7.2f} {r['input']:>5} {acc:>6}"
         )
     return "\n".join(lines)
 

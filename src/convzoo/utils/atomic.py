@@ -20,9 +20,17 @@ def atomic_path(target: str | os.PathLike):
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes it owner-only
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def default_file_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..utils.atomic import default_file_mode
+
 _CHUNK = 1 << 20
 
 
@@ -59,6 +61,7 @@ def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None
         with os.fdopen(fd, "wb") as out:
             digest = _stream(url, out, file_name, progress)
         _verify(digest, sha256, hash_prefix, file_name, url)
+        os.chmod(tmp_name, default_file_mode())  # mkstemp makes it owner-only
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
