@@ -42,11 +42,9 @@ def _cmd_predict(args) -> int:
         if pred.error:
             failed += 1
             print(f"convzoo: error: {pred.source}: {pred.error}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(pred.to_dict()))
-        elif args.json:
+        if args.json:
             print(json.dumps(pred.to_dict()))
-        else:
+        elif not pred.error:
             print(pred.source)
             for rank, (label, idx, p) in enumerate(zip(pred.labels, pred.indices, pred.probs), 1):
                 print(f"  {rank}. {label:<32} {100 * p:6.2f}%  (class {idx})")

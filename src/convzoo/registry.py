@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
 from torch import nn
 
 

@@ -85,10 +85,7 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     train, skipped_train = _drop_unreadable(train)
     val, skipped_val = _drop_unreadable(val)
     skipped = skipped_train + skipped_val
-    if skipped:
-        listing = "; ".join(f"{p} ({why})" for p, why in skipped[:20])
-        more = f" (+{len(skipped) - 20} more)" if len(skipped) > 20 else ""
-        warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=2)
+    _warn_skipped(skipped)
     if not train or not val:
         raise DatasetError(f"{root}: no readable images left for {'training' if not train else 'validation'}")
     return DatasetSplit(ImageDataset(train, classes), ImageDataset(val, classes), classes, skipped)
@@ -112,9 +109,7 @@ def load_eval_dataset(root: str | Path, classes: Sequence[str]) -> ImageDataset:
     index = {c: i for i, c in enumerate(classes)}
     samples = [Sample(s.path, index[found[s.label]]) for s in samples]
     samples, skipped = _drop_unreadable(samples)
-    if skipped:
-        warnings.warn(f"{len(skipped)} unreadable images left out: " + "; ".join(f"{p} ({w})" for p, w in skipped[:20]),
-                      stacklevel=2)
+    _warn_skipped(skipped)
     return ImageDataset(samples, classes)
 
 
@@ -190,6 +185,14 @@ def _drop_unreadable(samples: list[Sample]) -> tuple[list[Sample], list[tuple[st
             reason = "not an image file" if "identify" in str(exc) else f"damaged image: {exc}"
             skipped.append((str(s.path), reason))
     return good, skipped
+
+
+def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
+    """One warning listing the unreadable images left out (the first 20)."""
+    if skipped:
+        listing = "; ".join(f"{p} ({why})" for p, why in skipped[:20])
+        more = f" (+{len(skipped) - 20} more)" if len(skipped) > 20 else ""
+        warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=3)
 
 
 __all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "load_dataset", "load_eval_dataset"]

@@ -7,8 +7,8 @@ from typing import Iterable, Sequence
 import torch
 
 from ..data.images import ImageError, to_pil_rgb
-from ..registry import get_model, model_info
-from ..weights.specs import Preprocessing, get_weights, imagenet_categories
+from ..registry import get_model
+from ..weights.specs import Preprocessing, default_preprocessing, imagenet_categories
 
 
 @dataclass
@@ -34,16 +34,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _default_preprocessing(model_name: str) -> Preprocessing:
-    """For a local checkpoint: the model's published preprocessing if it has
-    some, else the usual ImageNet recipe at its input size (crop = 87.5% of resize)."""
-    try:
-        return get_weights(model_name).preprocessing
-    except ValueError:
-        crop = model_info(model_name).input_size
-        return Preprocessing(crop, round(crop / 0.875))
-
-
 def _describe(item, index: int) -> str:
     """How an input is named in results and errors: its path, else its position."""
     return str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else f"<input {index}>"
@@ -67,7 +57,7 @@ class Classifier:
     ):
         model = get_model(model_name, weights=weights)
         spec = getattr(model, "pretrained_weights", None)
-        preprocessing = preprocessing or (spec.preprocessing if spec else _default_preprocessing(model_name))
+        preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
         self._setup(model, device, batch_size, preprocessing, categories)
 
     def _setup(self, model, device, batch_size, preprocessing, categories) -> None:

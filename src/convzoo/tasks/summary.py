@@ -48,7 +48,7 @@ def describe_model(name: str) -> str:
     size = info.input_size
     x = torch.zeros(1, 3, size, size)
     with torch.no_grad():
-        stem_out = model.stem(x) if not hasattr(model, "forward_stem") else model.forward_stem(x)
+        stem_out = model.stem(x)
         stages = model.forward_stages(x)
     lines = [
         f"{name}  ({info.family})",

@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from .. import __version__
 from ..data.datasets import DatasetError, load_dataset
 from ..data.transforms import batch_mixer, train_transforms
-from ..registry import get_model, model_info
-from ..weights.specs import Preprocessing, get_weights
+from ..registry import get_model
+from ..weights.loading import is_checkpoint_path
+from ..weights.specs import Preprocessing, default_preprocessing, get_weights
 from .checkpoint import save_checkpoint, save_training_state
 from .distributed import DistContext, init_distributed
 from .evaluate import evaluate_model
@@ -85,22 +86,15 @@ def _seed_everything(seed: int) -> None:
 
 
 def _preprocessing(cfg: TrainConfig) -> Preprocessing:
-    try:
-        base = get_weights(cfg.model).preprocessing if not _is_path(cfg.weights) else None
-    except ValueError:
-        base = None
-    if base is None:
-        size = model_info(cfg.model).input_size
-        base = Preprocessing(size, round(size / 0.875))
+    """The pretrained weights' own preprocessing (a tag's, or the model's
+    default for a checkpoint path or from scratch), at --image-size if given."""
+    if cfg.weights is not None and not is_checkpoint_path(cfg.weights):
+        base = get_weights(cfg.model, cfg.weights).preprocessing
+    else:
+        base = default_preprocessing(cfg.model)
     if cfg.image_size:
         return Preprocessing(cfg.image_size, round(cfg.image_size / 0.875), base.interpolation, base.mean, base.std)
     return base
-
-
-def _is_path(weights) -> bool:
-    from ..weights.loading import is_checkpoint_path
-
-    return weights is not None and is_checkpoint_path(weights)
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..utils.atomic import default_file_mode
+from ..utils.atomic import atomic_path
 
 _CHUNK = 1 << 20
 
@@ -55,17 +54,9 @@ def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None
         )
     if sha256 is None and hash_prefix is None:
         raise DownloadError(f"no hash is known for {file_name}: refusing to use an unverified download")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            digest = _stream(url, out, file_name, progress)
-        _verify(digest, sha256, hash_prefix, file_name, url)
-        os.chmod(tmp_name, default_file_mode())  # mkstemp makes it owner-only
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    # Hashed while it streams; renamed into the cache only if the hash matches.
+    with atomic_path(target) as tmp, open(tmp, "wb") as out:
+        _verify(_stream(url, out, file_name, progress), sha256, hash_prefix, file_name, url)
     return target
 
 

@@ -176,6 +176,19 @@ def default_acc1(name: str) -> float | None:
     return None if spec is None else spec.meta.get("acc1")
 
 
+def default_preprocessing(name: str) -> Preprocessing:
+    """The preprocessing of `name`'s DEFAULT weights; for a model without
+    published weights, the usual ImageNet recipe at its input size (crop =
+    87.5% of the resize)."""
+    spec = _all_specs().get(name, {}).get("DEFAULT")
+    if spec is not None:
+        return spec.preprocessing
+    from ..registry import model_info
+
+    crop = model_info(name).input_size
+    return Preprocessing(crop, round(crop / 0.875))
+
+
 def get_weights(name: str, tag: str = "DEFAULT") -> Weights:
     """The spec of `name`'s weights `tag` ("DEFAULT": the best published ones)."""
     from ..registry import model_info
