@@ -1,6 +1,6 @@
 """Shared checks for model tests: parity with a reference, and the anatomy.
 
-Parity (DESIGN.md): randomise every parameter and buffer of the reference,
+Parity (docs/design.md): randomise every parameter and buffer of the reference,
 save its state_dict, load it into ours through get_model(name, weights=PATH),
 and compare outputs in eval mode: max|ours - ref| <= 1e-4 * max|ref|.
 """

@@ -13,10 +13,7 @@ import pytest
 import convzoo as cz
 from convzoo.tasks.complexity import count_macs
 
-import convzoo.weights
-
-# Our packaged copy of ../shared/reference/torchvision_weights.tsv.
-TABLE = Path(convzoo.weights.__file__).parent / "data" / "torchvision_weights.tsv"
+from convzoo.weights.torchvision import TABLE  # our packaged copy of torchvision's published table
 
 
 def _rows():
@@ -56,7 +53,8 @@ def test_model_info_gflops_is_at_the_default_input_size():
 def test_packaged_table_matches_fresh_measurements():
     """The table `convzoo list` reads is what the models measure now
     (regenerate it with `python -m convzoo.tasks.complexity`)."""
-    from convzoo.tasks.complexity import measure, measured_table
+    from convzoo.registry import complexity_table as measured_table
+    from convzoo.tasks.complexity import measure
 
     table = measured_table()
     assert sorted(table) == sorted(cz.list_models()), "models missing from (or extra in) the packaged table"

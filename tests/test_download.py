@@ -41,7 +41,7 @@ class _Server:
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """A real checkpoint (the packaged EfficientNet-Lite0 weights) served by a local mirror."""
-    from convzoo.models.efficientnet import lite_checkpoint_path
+    from convzoo.models.efficientnet_lite import lite_checkpoint_path
 
     source = lite_checkpoint_path("efficientnet_lite0")
     root = tmp_path / "mirror"

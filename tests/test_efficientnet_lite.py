@@ -8,7 +8,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 import convzoo as cz
-from convzoo.models.efficientnet import LITE_CHECKPOINT_PREPROCESSING, lite_checkpoint_path
+from convzoo.models.efficientnet_lite import LITE_CHECKPOINT_PREPROCESSING, lite_checkpoint_path
 from parity import assert_close, assert_parity
 
 LITE = [f"efficientnet_lite{i}" for i in range(5)]

@@ -5,7 +5,7 @@ import torchvision
 from torch import nn
 
 import convzoo as cz
-from convzoo.models.inception import AUX_LOSS_WEIGHT
+from convzoo.tasks.train import loss_and_logits
 from parity import assert_close, assert_parity, check_anatomy, count_params, randomize_
 
 FULL_SIZE = {"googlenet": 224, "inception_v3": 299}
@@ -76,21 +76,25 @@ def test_inception_v3_aux_head_matches_torchvision(tmp_path):
     _aux_parity("inception_v3", 299, tmp_path)  # the aux head needs 17x17 maps: 299 px
 
 
-@pytest.mark.parametrize("name, size, n_aux", [
-    ("googlenet", 112, 2),
-    pytest.param("inception_v3", 299, 1, marks=pytest.mark.slow),  # its aux head needs 299 px
+@pytest.mark.parametrize("name, size, n_aux, aux_loss_weight", [
+    ("googlenet", 112, 2, 0.3),  # the paper's Section 5
+    pytest.param("inception_v3", 299, 1, 0.4, marks=pytest.mark.slow),  # its aux head needs 299 px; TF-slim's 0.4
 ])
-def test_aux_training_step(name, size, n_aux):
-    """Training mode: (logits, aux...) all (N, num_classes); the papers'
-    0.3-weighted auxiliary loss trains the aux heads. Eval: logits only."""
+def test_aux_training_step(name, size, n_aux, aux_loss_weight):
+    """Training mode: (logits, aux...) all (N, num_classes); the model's own
+    weighted auxiliary loss (what `convzoo train` uses) trains the aux heads.
+    Eval: logits only."""
     torch.manual_seed(0)
     model = cz.get_model(name, num_classes=5, aux_logits=True).train()
+    assert model.aux_loss_weight == aux_loss_weight
     x, y = torch.randn(2, 3, size, size), torch.tensor([1, 4])
     out = model(x)
     assert isinstance(out, tuple) and len(out) == 1 + n_aux
     assert all(o.shape == (2, 5) for o in out)
     ce = nn.functional.cross_entropy
-    loss = ce(out.logits, y) + AUX_LOSS_WEIGHT * sum(ce(aux, y) for aux in out[1:])
+    loss, logits = loss_and_logits(out, y, ce, model.aux_loss_weight)
+    assert logits is out.logits
+    torch.testing.assert_close(loss, ce(out.logits, y) + aux_loss_weight * sum(ce(aux, y) for aux in out[1:]))
     before = {k: p.detach().clone() for k, p in model.aux_heads.named_parameters()}
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     opt.zero_grad()

@@ -6,10 +6,8 @@ from pathlib import Path
 import pytest
 
 import convzoo as cz
-import convzoo.weights
 from convzoo.weights.download import DownloadError
-
-TABLE = Path(convzoo.weights.__file__).parent / "data" / "torchvision_weights.tsv"
+from convzoo.weights.torchvision import TABLE
 
 
 def _rows():

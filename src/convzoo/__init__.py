@@ -5,13 +5,17 @@
     cz.list_models("resnet*")
     cz.Classifier().predict(["photo.jpg"])          # pretrained, with its preprocessing
     cz.train(cz.TrainConfig(data="my_images/", model="efficientnet_lite0"))
-"""
-__version__ = "0.1.0"  # before the imports: tasks.train records it in checkpoints
 
+The package is layered, each layer importing only those below it (checked by
+import-linter, see docs/design.md): layers, data, utils -> net -> registry,
+weights -> models -> factory -> tasks -> cli.
+"""
+from .version import __version__
+from .data.preprocessing import Preprocessing
 from .net import ConvNet, StageInfo
-from .registry import ModelInfo, Paper, get_model, list_models, model_info, register_model
-from .weights.loading import WeightsMismatchError, load_weights
-from .weights.specs import get_weights
+from .registry import ModelInfo, Paper, register_model
+from .weights import Weights, WeightsMismatchError, load_weights, register_converter, register_weights
+from .factory import get_model, get_weights, list_models, model_info
 from .tasks.classify import Classifier
 from .tasks.evaluate import evaluate_checkpoint
 from .tasks.train import TrainConfig, train
@@ -19,18 +23,23 @@ from .tasks.train import TrainConfig, train
 
 __all__ = [
     "Classifier",
-    "TrainConfig",
-    "evaluate_checkpoint",
-    "train",
     "ConvNet",
     "ModelInfo",
     "Paper",
+    "Preprocessing",
     "StageInfo",
+    "TrainConfig",
+    "Weights",
     "WeightsMismatchError",
+    "__version__",
+    "evaluate_checkpoint",
     "get_model",
     "get_weights",
     "list_models",
     "load_weights",
     "model_info",
+    "register_converter",
     "register_model",
+    "register_weights",
+    "train",
 ]

@@ -5,11 +5,14 @@ classifier reset, freezing, input-channel adaptation) are written once here.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import torch
 from torch import nn
+
+from .layers.head import ResettableHead
 
 
 @dataclass(frozen=True)
@@ -28,32 +31,68 @@ class ConvNet(nn.Module):
     head needs side inputs (auxiliary classifiers) override `forward_stages`
     or `forward`; everything else comes for free.
 
-    The head must offer `reset(num_classes)` and a `num_classes` attribute
-    (see `layers.head.ClassifierHead`).
+    The protocol a model offers the rest of convzoo, declared here:
+    - `family`: its registry family, which selects the converters that load
+      foreign checkpoints (set per class; the registry also sets it per model).
+    - `name`: its registered name (set by the registry when it builds one).
+    - `pretrained_weights`: the `weights.Weights` spec it was loaded with, if any.
+    - `first_conv`: the parameter that sees the input image (adapted when RGB
+      weights are loaded into a model with in_chans != 3).
+    - `aux_loss_weight`: weight of the auxiliary classifiers' losses in
+      training, for models that have some (GoogLeNet, Inception v3).
+    - `feature_info` and `classifier_prefixes`: derived, not declared.
+
+    Every head follows `layers.head.ResettableHead` (`num_classes`, `fc`, `reset`).
     """
 
-    def __init__(
-        self,
-        stem: nn.Module,
-        stages: Sequence[nn.Module],
-        head: nn.Module,
-        stage_channels: Sequence[int],
-        stage_reductions: Sequence[int],
-        first_conv: str = "stem.conv.weight",
-    ):
+    family: str = ""
+    name: str | None = None
+    pretrained_weights = None  # weights.Weights | None (weights sits above this module)
+    aux_loss_weight: float = 0.0
+
+    def __init__(self, stem: nn.Module, stages: Sequence[nn.Module], head: nn.Module,
+                 first_conv: str = "stem.conv.weight"):
         super().__init__()
-        if not (len(stages) == len(stage_channels) == len(stage_reductions)):
-            raise ValueError("one channels and one reduction figure per stage are needed")
         self.stem = stem
         self.stages = stages if isinstance(stages, nn.ModuleList) else nn.ModuleList(stages)
         self.head = head
-        self.feature_info = [
-            StageInfo(c, r, f"stages.{i}")
-            for i, (c, r) in enumerate(zip(stage_channels, stage_reductions))
-        ]
-        # Name of the parameter that sees the input image: adapted when RGB
-        # weights are loaded into a model with in_chans != 3.
         self.first_conv = first_conv
+
+    # ---- derived facts -------------------------------------------------------
+    @property
+    def feature_info(self) -> list[StageInfo]:
+        """Each stage's output channels and stride, read off one forward pass
+        on the meta device (shapes only: no memory, no arithmetic), so it can
+        never disagree with the stages themselves."""
+        if self.__dict__.get("_feature_info") is None:
+            self.__dict__["_feature_info"] = self._measure_stages()
+        return self.__dict__["_feature_info"]
+
+    def _measure_stages(self, size: int = 224) -> list[StageInfo]:
+        # The model's own tensors stay where they are: the pass runs on meta
+        # stand-ins of every parameter and buffer (torch.func.functional_call).
+        stand_ins = {name: torch.empty_like(t, device="meta")
+                     for name, t in [*self.named_parameters(), *self.named_buffers()]}
+        image = torch.empty(1, self.get_parameter(self.first_conv).shape[1], size, size, device="meta")
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                outputs = torch.func.functional_call(_StagesView(self), {f"model.{k}": v for k, v in stand_ins.items()},
+                                                     (image,))
+        finally:
+            self.train(was_training)
+        # Unpadded ("valid") convs shave a few pixels off (AlexNet, Inception):
+        # the stride is the nearest power of two.
+        return [StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), f"stages.{i}")
+                for i, out in enumerate(outputs)]
+
+    @property
+    def classifier_prefixes(self) -> tuple[str, ...]:
+        """Key prefixes of every classifier (`fc` of each head, auxiliary ones
+        included): what a checkpoint for another number of classes may lack."""
+        return tuple(f"{name}.fc." for name, module in self.named_modules()
+                     if isinstance(module, ResettableHead))
 
     # ---- forward -----------------------------------------------------------
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -119,6 +158,17 @@ class ConvNet(nn.Module):
             for module in _frozen_modules(self):
                 module.eval()
         return self
+
+
+class _StagesView(nn.Module):
+    """`forward` is the model's `forward_stages`: what functional_call runs."""
+
+    def __init__(self, model: ConvNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_stages(x)
 
 
 def _frozen_modules(model: nn.Module) -> Iterable[nn.Module]:

@@ -1,18 +1,26 @@
-"""The model registry: every architecture is registered here by name.
+"""The model registry: names -> ModelInfo (family, paper, builder, complexity).
 
 A family module registers its variants with `register_model`, usually in a loop
-over its configuration table. `get_model` builds one, optionally loading weights.
+over its configuration table. This module is the bottom of the model stack: it
+knows nothing of weights or tasks. Building with weights is the factory's job
+(factory.py); measuring complexity is a task's (tasks/complexity.py), whose
+results this module reads as data (tables/model_complexity.json).
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
 import functools
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
+import torch
 from torch import nn
+
+COMPLEXITY_TABLE = Path(__file__).resolve().parent / "tables" / "model_complexity.json"
 
 
 @dataclass(frozen=True)
@@ -26,11 +34,11 @@ class Paper:
 class ModelInfo:
     """What the zoo knows about one registered model.
 
-    `params` and `gflops` are measured, not typed in: the model is built and run
-    on the meta device (no memory, no arithmetic). The figures of every
-    registered model are kept in a packaged table (tasks/complexity.py) that a
-    test re-measures. GFLOPs count multiply-accumulates (1 MAC = 1 FLOP), as
-    torchvision's table does.
+    `params` and `gflops` are read from the packaged complexity table, which
+    tasks/complexity.py measures (meta device: no memory, no arithmetic) and a
+    test keeps current. A model the table does not know yet (a user's own)
+    has its parameters counted on the meta device and no GFLOPs figure.
+    GFLOPs count multiply-accumulates (1 MAC = 1 FLOP), as torchvision's table does.
     """
 
     name: str
@@ -46,19 +54,24 @@ class ModelInfo:
 
     @functools.cached_property
     def params(self) -> int:
-        return self._complexity()["params"]
+        known = complexity_table().get(self.name)
+        if known is not None:
+            return known["params"]
+        with torch.device("meta"):
+            return sum(p.numel() for p in self.build().parameters())
 
-    @functools.cached_property
-    def gflops(self) -> float:
-        return self._complexity()["gflops"]
-
-    def _complexity(self) -> dict:
-        from .tasks.complexity import measure, measured_table
-
-        return measured_table().get(self.name) or measure(self.name)
+    @property
+    def gflops(self) -> float | None:
+        known = complexity_table().get(self.name)
+        return None if known is None else known["gflops"]
 
     def build(self, **kwargs) -> nn.Module:
-        return self.builder(**{**self.default_kwargs, **kwargs})
+        """The model with random weights; it knows its registered name and family
+        (the family selects the converters that load foreign checkpoints)."""
+        model = self.builder(**{**self.default_kwargs, **kwargs})
+        model.name = self.name
+        model.family = self.family
+        return model
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -72,15 +85,17 @@ def register_model(
     paper: Paper,
     input_size: int = 224,
     **default_kwargs,
-) -> None:
+) -> ModelInfo:
     """Register `builder(**default_kwargs, **user_kwargs)` under `name`."""
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = ModelInfo(name, family, paper, builder, input_size, default_kwargs)
+    info = _REGISTRY[name] = ModelInfo(name, family, paper, builder, input_size, default_kwargs)
+    return info
 
 
-def _ensure_models_imported() -> None:
-    from . import models  # noqa: F401  (importing registers every family)
+@functools.lru_cache(maxsize=1)
+def complexity_table() -> dict[str, dict]:
+    return json.loads(COMPLEXITY_TABLE.read_text()) if COMPLEXITY_TABLE.is_file() else {}
 
 
 def _natural_key(name: str) -> list:
@@ -88,22 +103,16 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Registered model names matching an fnmatch `pattern`, sorted.
+def registered_names(pattern: str = "*") -> list[str]:
+    """Registered names matching an fnmatch `pattern`, in natural order.
 
-    With `pretrained=True`, only the models that have published weights.
-    """
-    _ensure_models_imported()
-    names = sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=_natural_key)
-    if pretrained:
-        from .weights.specs import has_pretrained
-
-        names = [n for n in names if has_pretrained(n)]
-    return names
+    Only what has been registered so far: the factory imports the model
+    families first (factory.list_models)."""
+    return sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=_natural_key)
 
 
-def model_info(name: str) -> ModelInfo:
-    _ensure_models_imported()
+def lookup(name: str) -> ModelInfo:
+    """The ModelInfo of `name`, or a ValueError that names close matches."""
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -112,47 +121,3 @@ def model_info(name: str) -> ModelInfo:
         raise ValueError(
             f"unknown model {name!r}.{hint} `convzoo list` shows every model."
         ) from None
-
-
-def get_model(
-    name: str,
-    *,
-    weights: str | None = None,
-    num_classes: int | None = None,
-    in_chans: int = 3,
-    **kwargs,
-) -> nn.Module:
-    """Build a registered model.
-
-    weights: None (random init) | "DEFAULT" | a weights tag | a local checkpoint
-    path (.pth/.pt/.safetensors in torchvision, timm or convzoo key layout).
-    num_classes: size of the classifier; with weights for another number of
-    classes, everything but the classifier is loaded (transfer learning).
-    in_chans: input channels; pretrained RGB weights are adapted to it.
-    """
-    info = model_info(name)
-    from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
-
-    spec = None
-    if weights is not None and not isinstance(weights, dict) and not is_checkpoint_path(weights):
-        from .weights.specs import get_weights
-
-        spec = get_weights(name, str(weights))
-    # Weights are read before the model is built: a missing or corrupt file
-    # fails fast, without building a large model first.
-    state_dict = None
-    if spec is not None:
-        state_dict = spec.get_state_dict()
-    elif isinstance(weights, dict):
-        state_dict = unwrap_state_dict(weights)
-    elif weights is not None:
-        state_dict = read_checkpoint(weights)
-    build_kwargs = dict(spec.model_kwargs if spec else {}, **kwargs, in_chans=in_chans)
-    if num_classes is not None:
-        build_kwargs["num_classes"] = num_classes
-    model = info.build(**build_kwargs)
-    model.name = name
-    model.pretrained_weights = spec
-    if state_dict is not None:
-        load_weights(model, state_dict, strict=True, allow_new_classifier=num_classes is not None)
-    return model

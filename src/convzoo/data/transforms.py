@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
-from ..weights.specs import Preprocessing
+from .preprocessing import Preprocessing
 
 
 def train_transforms(pre: Preprocessing, randaugment: int = 0, random_erasing: float = 0.0, hflip: bool = True,

@@ -7,6 +7,7 @@ from .helpers import make_act, make_divisible
 from .norm import LayerNorm2d
 from .padding import Conv2dSame, get_padding, pad_same
 from .squeeze_excite import SqueezeExcite
+from .stage import Stage
 
 __all__ = [
     "ClassifierHead",
@@ -17,6 +18,7 @@ __all__ = [
     "InvertedResidual",
     "LayerNorm2d",
     "SqueezeExcite",
+    "Stage",
     "create_conv2d",
     "get_padding",
     "make_act",

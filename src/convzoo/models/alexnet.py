@@ -21,7 +21,7 @@ from ..layers import ConvNormAct
 from ..layers.mlp_head import MLPHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 ALEXNET = Paper("ImageNet Classification with Deep Convolutional Neural Networks", 2012,
                 "https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks")
@@ -49,29 +49,26 @@ ALEXNET_CONVS = (
 class AlexNet(ConvNet):
     """stem conv1 (stride 4) -> [pool1] -> [conv2, pool2] -> [conv3-5, pool3] -> MLP head."""
 
+    family = "alexnet"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5):
         first, *rest = ALEXNET_CONVS
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, first.out_channels, first.kernel_size, first.stride, first.padding),
             act=nn.ReLU(inplace=True),
         ))
-        stages, channels, reductions = [], [], []
-        stage, in_channels, reduction = OrderedDict(), first.out_channels, first.stride
+        stages, stage, in_channels = [], OrderedDict(), first.out_channels
         for index, layer in enumerate(ALEXNET_CONVS, start=1):
             if index > 1:  # conv1 is the stem
                 stage[f"conv{index}"] = ConvNormAct(in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                                                     norm_layer=None, padding=layer.padding)
                 in_channels = layer.out_channels
-                reduction *= layer.stride
             if layer.pool_after:
                 stage[f"pool{len(stages) + 1}"] = nn.MaxPool2d(3, 2)
-                reduction *= 2
                 stages.append(nn.Sequential(stage))
-                channels.append(in_channels)
-                reductions.append(reduction)
                 stage = OrderedDict()
         head = MLPHead(in_channels, 6, num_classes, drop_rate=drop_rate, dropout_first=True)
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -79,6 +76,7 @@ class AlexNet(ConvNet):
 
 
 register_model("alexnet", AlexNet, family="alexnet", paper=ALEXNET)
+register_torchvision_weights("alexnet")
 
 
 # torchvision: features.{0,3,6,8,10} are conv1..conv5 (ReLUs and pools between
@@ -95,7 +93,4 @@ _TORCHVISION_RULES = [
 ]
 
 
-@register_converter("alexnet", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision AlexNet keys -> ours."""
-    return rename_keys(state_dict, _TORCHVISION_RULES)
+register_converter("alexnet", "torchvision", rules=_TORCHVISION_RULES)

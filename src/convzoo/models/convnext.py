@@ -28,12 +28,12 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..layers import ClassifierHead, DropPath
+from ..layers import ClassifierHead, DropPath, Stage
 from ..layers.drop import drop_path_rates
 from ..layers.norm import LayerNorm2d
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 CONVNEXT = Paper("A ConvNet for the 2020s", 2022, "https://arxiv.org/abs/2201.03545")
 
@@ -62,25 +62,12 @@ class ConvNeXtBlock(nn.Module):
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
-class ConvNeXtStage(nn.Module):
-    """[LayerNorm -> 2x2/2 conv] downsampling (stages 2-4), then the blocks."""
-
-    def __init__(self, in_channels: int, out_channels: int, depth: int, drop_paths: list[float],
-                 layer_scale_init: float, downsample: bool):
-        super().__init__()
-        if downsample:
-            self.downsample = nn.Sequential(OrderedDict(
-                norm=LayerNorm2d(in_channels, eps=LN_EPS),
-                conv=nn.Conv2d(in_channels, out_channels, 2, stride=2),
-            ))
-        else:
-            self.downsample = nn.Identity()
-        self.blocks = nn.Sequential(*[
-            ConvNeXtBlock(out_channels, drop_paths[j], layer_scale_init) for j in range(depth)
-        ])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(self.downsample(x))
+def downsample_layer(in_channels: int, out_channels: int) -> nn.Sequential:
+    """LayerNorm -> 2x2/2 conv: opens stages 2-4 (separate from the blocks, Section 2.6)."""
+    return nn.Sequential(OrderedDict(
+        norm=LayerNorm2d(in_channels, eps=LN_EPS),
+        conv=nn.Conv2d(in_channels, out_channels, 2, stride=2),
+    ))
 
 
 class NormClassifierHead(ClassifierHead):
@@ -109,7 +96,7 @@ class ConvNeXtConfig:
 class ConvNeXt(ConvNet):
     """patchify stem (stride 4) -> four stages (strides 4, 8, 16, 32) -> pool, LayerNorm, fc."""
 
-    family = "convnext"  # lets load_weights find the converters for a model built outside the registry
+    family = "convnext"
 
     def __init__(self, cfg: ConvNeXtConfig, num_classes: int = 1000, in_chans: int = 3,
                  drop_path_rate: float = 0.0, drop_rate: float = 0.0, layer_scale_init: float = 1e-6):
@@ -120,11 +107,14 @@ class ConvNeXt(ConvNet):
         ))
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         stages, in_channels = [], width0
-        for i, (depth, width) in enumerate(zip(cfg.depths, cfg.widths)):
-            stages.append(ConvNeXtStage(in_channels, width, depth, rates[i], layer_scale_init, downsample=i > 0))
+        for i, width in enumerate(cfg.widths):
+            stages.append(Stage(
+                [ConvNeXtBlock(width, rate, layer_scale_init) for rate in rates[i]],
+                downsample=downsample_layer(in_channels, width) if i > 0 else None,
+            ))
             in_channels = width
         head = NormClassifierHead(in_channels, num_classes, drop_rate)
-        super().__init__(stem, stages, head, cfg.widths, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         _init_weights(self)
 
 
@@ -146,6 +136,7 @@ _VARIANTS = {
 
 for _name, _cfg in _VARIANTS.items():
     register_model(_name, partial(ConvNeXt, _cfg), family="convnext", paper=CONVNEXT)
+    register_torchvision_weights(_name)
 
 
 # ---- foreign key layouts -----------------------------------------------------
@@ -181,10 +172,7 @@ _TORCHVISION_RULES = [
 ]
 
 
-@register_converter("convnext", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision ConvNeXt keys -> ours."""
-    return _flatten_layer_scale(rename_keys(state_dict, _TORCHVISION_RULES))
+register_converter("convnext", "torchvision", rules=_TORCHVISION_RULES, transform=_flatten_layer_scale)
 
 
 # timm: our anatomy already (stem, stages.N.downsample/blocks, head.norm/fc),
@@ -199,10 +187,7 @@ _TIMM_RULES = [
 ]
 
 
-@register_converter("convnext", "timm")
-def convert_timm(state_dict):
-    """timm ConvNeXt keys (the default, non-conv-MLP variant) -> ours."""
-    return rename_keys(state_dict, _TIMM_RULES)
+register_converter("convnext", "timm", rules=_TIMM_RULES)
 
 
 # The authors' code (facebookresearch/ConvNeXt): downsample_layers.0 = stem,
@@ -222,7 +207,4 @@ _ORIGINAL_RULES = [
 ]
 
 
-@register_converter("convnext", "original")
-def convert_original(state_dict):
-    """The authors' ConvNeXt checkpoints (their "model" entry) -> ours."""
-    return rename_keys(state_dict, _ORIGINAL_RULES)
+register_converter("convnext", "original", rules=_ORIGINAL_RULES)

@@ -36,7 +36,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers import ClassifierHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 DENSENET = Paper("Densely Connected Convolutional Networks", 2016, "https://arxiv.org/abs/1608.06993")
 
@@ -142,6 +142,8 @@ VARIANTS = {
 
 
 class DenseNet(ConvNet):
+    family = "densenet"
+
     def __init__(self, cfg: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
                  memory_efficient: bool = False):
         stem = nn.Sequential(OrderedDict(
@@ -150,15 +152,14 @@ class DenseNet(ConvNet):
             act=nn.ReLU(inplace=True),
             pool=nn.MaxPool2d(3, 2, 1),
         ))
-        stages, channels, in_channels = [], [], cfg.stem_width
+        stages, in_channels = [], cfg.stem_width
         for i, depth in enumerate(cfg.depths):
             stages.append(DenseStage(in_channels, depth, cfg.growth_rate, cfg.bn_size, transition=i > 0,
                                      drop_rate=drop_rate, memory_efficient=memory_efficient))
             in_channels = stages[-1].out_channels
-            channels.append(in_channels)
         final_norm = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(in_channels), act=nn.ReLU(inplace=True)))
         head = ClassifierHead(in_channels, num_classes, pre=final_norm)
-        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
@@ -171,6 +172,7 @@ class DenseNet(ConvNet):
 
 for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(DenseNet, _cfg), family="densenet", paper=DENSENET)
+    register_torchvision_weights(_name)
 
 
 _UNIT = {"norm": "bn", "conv": "conv"}
@@ -190,7 +192,4 @@ _TORCHVISION_RULES = [
 ]
 
 
-@register_converter("densenet", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision DenseNet keys (current or pre-0.4 names) -> ours."""
-    return rename_keys(state_dict, _TORCHVISION_RULES)
+register_converter("densenet", "torchvision", rules=_TORCHVISION_RULES)

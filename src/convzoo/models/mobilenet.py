@@ -33,7 +33,7 @@ from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights, rename_keys
 
 MOBILENET_V2 = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2018, "https://arxiv.org/abs/1801.04381")
 MOBILENET_V3 = Paper("Searching for MobileNetV3", 2019, "https://arxiv.org/abs/1905.02244")
@@ -57,17 +57,15 @@ class MBConvRow:
 def build_mbconv_stages(
     rows_by_stage: Sequence[Sequence[MBConvRow]],
     in_channels: int,
-    stem_stride: int,
     act_layer: Callable[..., nn.Module],
     norm_layer: Callable[[int], nn.Module],
     drop_path_rate: float = 0.0,
-) -> tuple[list[nn.Sequential], list[int], list[int]]:
+) -> list[nn.Sequential]:
     """Stages of InvertedResidual blocks from table rows whose `channels` are
-    final (already width-scaled). Returns stages, their channels and strides."""
+    final (already width-scaled)."""
     depths = [sum(row.repeats for row in rows) for rows in rows_by_stage]
     rates = drop_path_rates(drop_path_rate, depths)
-    stages, channels, reductions = [], [], []
-    reduction = stem_stride
+    stages = []
     for rows, stage_rates in zip(rows_by_stage, rates):
         blocks = []
         for row in rows:
@@ -79,11 +77,8 @@ def build_mbconv_stages(
                     act_layer=act_layer, norm_layer=norm_layer, drop_path=stage_rates[len(blocks)],
                 ))
                 in_channels = row.channels
-                reduction *= stride
         stages.append(nn.Sequential(*blocks))
-        channels.append(in_channels)
-        reductions.append(reduction)
-    return stages, channels, reductions
+    return stages
 
 
 # ---- MobileNet v2 -----------------------------------------------------------
@@ -101,6 +96,8 @@ MOBILENET_V2_STAGES = (
 class MobileNetV2(ConvNet):
     """3x3/2 conv (32) -> Table 2's bottleneck rows -> 1x1 conv (1280) -> pool, dropout, fc."""
 
+    family = "mobilenet_v2"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0,
                  drop_rate: float = 0.2, drop_path_rate: float = 0.0):
         def width(c: float) -> int:
@@ -108,17 +105,17 @@ class MobileNetV2(ConvNet):
 
         stem = ConvNormAct(in_chans, width(32), 3, 2, act_layer=nn.ReLU6)
         rows = [[replace(row, channels=width(row.channels)) for row in stage] for stage in MOBILENET_V2_STAGES]
-        stages, channels, reductions = build_mbconv_stages(
-            rows, width(32), 2, nn.ReLU6, nn.BatchNorm2d, drop_path_rate)
+        stages = build_mbconv_stages(rows, width(32), nn.ReLU6, nn.BatchNorm2d, drop_path_rate)
         # The last conv is widened with width_mult > 1 but never narrowed.
         head_width = make_divisible(1280 * max(1.0, width_mult), 8)
         head = ClassifierHead(head_width, num_classes, drop_rate,
-                              pre=ConvNormAct(channels[-1], head_width, 1, act_layer=nn.ReLU6))
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+                              pre=ConvNormAct(rows[-1][-1].channels, head_width, 1, act_layer=nn.ReLU6))
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self, zero_conv_bias=True)
 
 
 register_model("mobilenet_v2", MobileNetV2, family="mobilenet_v2", paper=MOBILENET_V2)
+register_torchvision_weights("mobilenet_v2")
 
 
 # ---- MobileNet v3 -----------------------------------------------------------
@@ -198,6 +195,8 @@ class MobileNetV3(ConvNet):
     width) -> pool -> MLP head. `width_mult` scales every width, the stem's and
     the hidden Linear's included (rounded to multiples of 8, as torchvision)."""
 
+    family = "mobilenet_v3"
+
     def __init__(self, cfg: MobileNetV3Config, num_classes: int = 1000, in_chans: int = 3,
                  width_mult: float = 1.0, drop_rate: float = 0.2, drop_path_rate: float = 0.0):
         def width(c: float) -> int:
@@ -208,7 +207,7 @@ class MobileNetV3(ConvNet):
         in_channels = width(cfg.stem)
         stem = ConvNormAct(in_chans, in_channels, 3, 2, norm_layer=norm_layer, act_layer=nn.Hardswish)
         rates = drop_path_rates(drop_path_rate, [len(s) for s in cfg.stages])
-        stages, channels, reductions, reduction = [], [], [], 2
+        stages = []
         for rows, stage_rates in zip(cfg.stages, rates):
             blocks = []
             for row, rate in zip(rows, stage_rates):
@@ -221,20 +220,18 @@ class MobileNetV3(ConvNet):
                     norm_layer=norm_layer, drop_path=rate,
                 ))
                 in_channels = width(row.out)
-                reduction *= row.stride
             stages.append(nn.Sequential(*blocks))
-            channels.append(in_channels)
-            reductions.append(reduction)
         head_conv = 6 * in_channels  # 960 = 6 x 160 (large), 576 = 6 x 96 (small)
         head_pre = ConvNormAct(in_channels, head_conv, 1, norm_layer=norm_layer, act_layer=nn.Hardswish)
         head = MobileNetV3Head(head_conv, width(cfg.head_hidden), num_classes, drop_rate, pre=head_pre)
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self, zero_conv_bias=True)
 
 
 _V3_VARIANTS = {"mobilenet_v3_large": MOBILENET_V3_LARGE, "mobilenet_v3_small": MOBILENET_V3_SMALL}
 for _name, _cfg in _V3_VARIANTS.items():
     register_model(_name, partial(MobileNetV3, _cfg), family="mobilenet_v3", paper=MOBILENET_V3)
+    register_torchvision_weights(_name)
 
 
 # ---- torchvision key layout -------------------------------------------------
@@ -252,7 +249,6 @@ def _conv_norm(part: str) -> str:
     return {"0": "conv", "1": "bn"}[part]
 
 
-@register_converter("mobilenet_v2", "torchvision")
 def convert_torchvision_v2(state_dict):
     """features.I.conv.J: [expand (conv, bn)], dw (conv, bn), project conv, project bn."""
     depths = [sum(row.repeats for row in rows) for rows in MOBILENET_V2_STAGES]
@@ -279,14 +275,16 @@ def convert_torchvision_v2(state_dict):
     ])
 
 
-@register_converter("mobilenet_v3", "torchvision")
+register_converter("mobilenet_v2", "torchvision", transform=convert_torchvision_v2)
+
+
 def convert_torchvision_v3(state_dict):
     """features.I.block.J: [expand], dw, [se (fc1, fc2)], project; classifier.0/.3 the MLP."""
     block_keys = [k.split(".") for k in state_dict if k.startswith("features.") and ".block." in k]
     n_blocks = len({k[1] for k in block_keys})
     cfg = next((c for c in _V3_VARIANTS.values() if sum(map(len, c.stages)) == n_blocks), None)
     if cfg is None:
-        raise ValueError(f"no MobileNet v3 has {n_blocks} blocks")
+        return state_dict  # no MobileNet v3 has this many blocks: not this layout
     blocks = block_prefixes([len(rows) for rows in cfg.stages])
     # A block has an expand conv where it has three conv-norm children (at any width_mult).
     conv_norms = [{k[3] for k in block_keys if k[1] == str(i + 1) and k[4] == "0"} for i in range(n_blocks)]
@@ -309,3 +307,6 @@ def convert_torchvision_v3(state_dict):
         (r"classifier\.0\.(.+)", r"head.hidden.\1"),
         (r"classifier\.3\.(.+)", r"head.fc.\1"),
     ])
+
+
+register_converter("mobilenet_v3", "torchvision", transform=convert_torchvision_v3)

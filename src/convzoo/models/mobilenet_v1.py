@@ -26,7 +26,7 @@ from ..layers import ClassifierHead, ConvNormAct, make_divisible
 from ..layers.init import init_he_fan_out
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter
 
 MOBILENET_V1 = Paper(
     "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications", 2017,
@@ -69,6 +69,8 @@ class MobileNetV1(ConvNet):
     """3x3/2 conv stem -> five stages of depth-wise separable blocks (strides 2,
     4, 8, 16, 32) -> pool, fc."""
 
+    family = "mobilenet_v1"
+
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0, drop_rate: float = 0.0):
         def width(channels: int) -> int:
             return make_divisible(channels * width_mult, 8)
@@ -76,19 +78,15 @@ class MobileNetV1(ConvNet):
         act_layer = nn.ReLU6
         in_channels = width(STEM_CHANNELS)
         stem = ConvNormAct(in_chans, in_channels, 3, 2, act_layer=act_layer)
-        stages, channels, reductions = [], [], []
-        reduction = 2
+        stages = []
         for cfg in STAGES:
             blocks = []
             for i in range(cfg.depth):
                 blocks.append(DepthwiseSeparable(in_channels, width(cfg.channels), cfg.stride if i == 0 else 1, act_layer))
                 in_channels = width(cfg.channels)
-            reduction *= cfg.stride
             stages.append(nn.Sequential(*blocks))
-            channels.append(in_channels)
-            reductions.append(reduction)
         head = ClassifierHead(in_channels, num_classes, drop_rate)
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         self.width_mult = width_mult
         init_he_fan_out(self)
 
@@ -109,7 +107,4 @@ _TIMM_RULES = [
 ]
 
 
-@register_converter("mobilenet_v1", "timm")
-def convert_timm(state_dict):
-    """timm MobileNet v1 keys -> ours."""
-    return rename_keys(state_dict, _TIMM_RULES)
+register_converter("mobilenet_v1", "timm", rules=_TIMM_RULES)

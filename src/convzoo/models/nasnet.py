@@ -44,11 +44,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.preprocessing import Preprocessing
 from ..layers import ClassifierHead, ConvNormAct, DropPath, create_conv2d, pad_same
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import Weights, register_converter, register_weights, rename_keys
 
 NASNET = Paper("Learning Transferable Architectures for Scalable Image Recognition", 2018,
                "https://arxiv.org/abs/1707.07012")
@@ -293,6 +294,8 @@ class NASNet(ConvNet):
     padding, as timm's nasnetalarge does (TF and pretrainedmodels do not).
     """
 
+    family = "nasnet"
+
     def __init__(self, cfg: NASNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5,
                  drop_path_rate: float = 0.0, avg_pool_counts_padding: bool = False):
         filters = cfg.penultimate_filters // _FILTERS_PER_PENULTIMATE
@@ -309,7 +312,7 @@ class NASNet(ConvNet):
         stem = ConvNormAct(in_chans, cfg.stem_width, 3, 2, padding=0, norm_layer=_BN, act_layer=None)
         rates = drop_path_rates(drop_path_rate, [len(cells) for cells in plan])
         x_channels, x_stride, prev = cfg.stem_width, 2, None  # prev: (channels, stride) of x_prev
-        stages, channels, reductions = [], [], []
+        stages = []
         for cells, stage_rates in zip(plan, rates):
             stage = CellStage()
             for (spec, width, reuse_prev), rate in zip(cells, stage_rates):
@@ -322,12 +325,10 @@ class NASNet(ConvNet):
                     prev = (x_channels, x_stride)
                 x_channels, x_stride = cell.out_channels, x_stride * stride
             stages.append(stage)
-            channels.append(x_channels)
-            reductions.append(x_stride)
         # The last cell's output is unrectified: the head starts with the ReLU
         # (not in place: forward_head must not alter the features it is given).
         head = ClassifierHead(x_channels, num_classes, drop_rate, pre=nn.ReLU())
-        super().__init__(stem, stages, head, channels, reductions, first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         _init_weights(self)
 
     def _stage_outputs(self, x: torch.Tensor):
@@ -393,7 +394,7 @@ def convert_cadene(state_dict):
     """
     numbers = sorted({int(m[1]) for k in state_dict if (m := re.match(r"cell_(\d+)\.", k))})
     if not numbers or len(numbers) % 3:
-        raise KeyError("not a Cadene/timm NASNet-A checkpoint (no three equal stacks of cell_K)")
+        return state_dict  # not a Cadene/timm NASNet-A checkpoint (no three equal stacks of cell_K)
     per_stack = len(numbers) // 3
     prefix = {"cell_stem_0": "stages.0.0", "cell_stem_1": "stages.1.0",
               "reduction_cell_0": "stages.2.0", "reduction_cell_1": "stages.3.0"}
@@ -412,4 +413,26 @@ def convert_cadene(state_dict):
 
 
 for _layout in ("pretrainedmodels", "timm"):
-    register_converter("nasnet", _layout)(convert_cadene)
+    register_converter("nasnet", _layout, transform=convert_cadene)
+
+
+# ---- weights ---------------------------------------------------------------------
+# Cadene's pretrainedmodels files and timm's port of the TF checkpoint; both
+# expect inputs scaled to [-1, 1].
+_HALF = (0.5, 0.5, 0.5)
+_CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
+_TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+# name, tag, url, layout, crop, crop_pct, interpolation, acc@1 (as published)
+_WEIGHTS = [
+    ("nasnet_a_large", "IMAGENET1K_TF", _TIMM + "nasnetalarge-dc4a7b8b.pth", "timm", 331, 0.911, "bicubic", 82.7),
+    ("nasnet_a_large", "IMAGENET1K_CADENE", _CADENE + "nasnetalarge-a1897284.pth", "pretrainedmodels", 331, 0.875,
+     "bilinear", 82.566),
+    ("nasnet_a_mobile", "IMAGENET1K_CADENE", _CADENE + "nasnetamobile-7e03cead.pth", "pretrainedmodels", 224, 0.875,
+     "bilinear", 74.08),
+]
+for _name, _tag, _url, _layout, _crop, _crop_pct, _interpolation, _acc1 in _WEIGHTS:
+    register_weights(Weights(
+        model=_name, tag=_tag, url=_url, layout=_layout,
+        preprocessing=Preprocessing.from_crop_pct(_crop, _crop_pct, _interpolation, _HALF, _HALF),
+        meta={"acc1": _acc1, "source": _layout, "license": "Apache-2.0" if _layout == "timm" else "BSD-3-Clause"},
+    ))

@@ -31,7 +31,7 @@ from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 REGNET = Paper("Designing Network Design Spaces", 2020, "https://arxiv.org/abs/2003.13678")
 
@@ -126,6 +126,8 @@ class RegNet(ConvNet):
     """3x3/2 conv stem -> four stages (strides 4, 8, 16, 32) generated from
     `params` -> pool, fc."""
 
+    family = "regnet"
+
     def __init__(self, params: RegNetParams, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.0):
         stem = ConvNormAct(in_chans, STEM_WIDTH, 3, 2)
@@ -139,9 +141,8 @@ class RegNet(ConvNet):
                                           spec.bottleneck_ratio, params.se_ratio, rate))
                 in_channels = spec.width
             stages.append(nn.Sequential(*blocks))
-        reductions = [2 ** (i + 2) for i in range(len(specs))]
         head = ClassifierHead(in_channels, num_classes, drop_rate)
-        super().__init__(stem, stages, head, [s.width for s in specs], reductions, first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         self.params = params
         init_he_fan_out(self)
 
@@ -171,6 +172,7 @@ REGNET_PARAMS = {
 
 for _name, _params in REGNET_PARAMS.items():
     register_model(_name, partial(RegNet, _params), family="regnet", paper=REGNET)
+    register_torchvision_weights(_name)
 
 
 def _block(stage: str, block: str) -> str:
@@ -195,13 +197,7 @@ _TIMM_RULES = [
 ]
 
 
-@register_converter("regnet", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision RegNet keys -> ours."""
-    return rename_keys(state_dict, _TORCHVISION_RULES)
+register_converter("regnet", "torchvision", rules=_TORCHVISION_RULES)
 
 
-@register_converter("regnet", "timm")
-def convert_timm(state_dict):
-    """timm RegNet keys -> ours (timm's models with torchvision's widths fit)."""
-    return rename_keys(state_dict, _TIMM_RULES)
+register_converter("regnet", "timm", rules=_TIMM_RULES)

@@ -24,7 +24,7 @@ from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 RESNET = Paper("Deep Residual Learning for Image Recognition", 2015, "https://arxiv.org/abs/1512.03385")
 RESNEXT = Paper("Aggregated Residual Transformations for Deep Neural Networks", 2016, "https://arxiv.org/abs/1611.05431")
@@ -151,11 +151,13 @@ class ResNetConfig:
 class ResNet(ConvNet):
     """stem (stride 4) -> four stages of residual blocks (strides 4, 8, 16, 32) -> pool, fc."""
 
+    family = "resnet"
+
     def __init__(self, cfg: ResNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
         stem_width = 64
         stem = make_stem(in_chans, stem_width, cfg.deep_stem)
         in_channels = stem_width * 2 if cfg.deep_stem else stem_width
-        stages, channels = [], []
+        stages = []
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         for i, (depth, planes) in enumerate(zip(cfg.depths, (64, 128, 256, 512))):
             blocks = []
@@ -168,10 +170,9 @@ class ResNet(ConvNet):
                 ))
                 in_channels = planes * cfg.block.expansion
             stages.append(nn.Sequential(*blocks))
-            channels.append(in_channels)
         head = ClassifierHead(in_channels, num_classes, cfg.drop_rate)
         first_conv = "stem.conv.conv1.conv.weight" if cfg.deep_stem else "stem.conv.weight"
-        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv=first_conv)
+        super().__init__(stem, stages, head, first_conv=first_conv)
         init_he_fan_out(self, linear_std=None)
 
 
@@ -191,6 +192,7 @@ _VARIANTS = {
 
 for _name, (_cfg, _paper) in _VARIANTS.items():
     register_model(_name, partial(ResNet, _cfg), family="resnet", paper=_paper)
+    register_torchvision_weights(_name)
 
 
 def _block(m) -> str:
@@ -221,7 +223,4 @@ _TORCHVISION_RULES = [
 ]
 
 
-@register_converter("resnet", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision (and timm) ResNet keys -> ours."""
-    return rename_keys(state_dict, _TORCHVISION_RULES)
+register_converter("resnet", "torchvision", rules=_TORCHVISION_RULES)

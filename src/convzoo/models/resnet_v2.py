@@ -37,7 +37,7 @@ from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter
 
 RESNET_V2 = Paper("Identity Mappings in Deep Residual Networks", 2016, "https://arxiv.org/abs/1603.05027")
 
@@ -94,13 +94,15 @@ class ResNetV2(ConvNet):
     """stem (7x7/2 conv, 3x3/2 max-pool) -> four pre-activation stages
     (strides 4, 8, 16, 32) -> head (BN-ReLU, pool, fc)."""
 
+    family = "resnet_v2"
+
     def __init__(self, cfg: ResNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
             pool=nn.MaxPool2d(3, 2, 1),
         ))
         in_channels = cfg.stem_width
-        stages, channels = [], []
+        stages = []
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         for i, (depth, planes) in enumerate(zip(cfg.depths, cfg.planes)):
             blocks = []
@@ -109,9 +111,8 @@ class ResNetV2(ConvNet):
                     in_channels, planes, stride=2 if (i > 0 and j == 0) else 1, drop_path=rates[i][j]))
                 in_channels = planes * PreActBottleneck.expansion
             stages.append(nn.Sequential(*blocks))
-            channels.append(in_channels)
         head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels))
-        super().__init__(stem, stages, head, channels, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self)
 
 
@@ -134,11 +135,12 @@ _TIMM_RULES = [
 ]
 
 
-@register_converter("resnet_v2", "timm")
-def convert_timm(state_dict):
-    """timm `resnetv2_*` keys -> ours."""
-    out = rename_keys(state_dict, _TIMM_RULES)
-    weight = out.get("head.fc.weight")
+def _flatten_conv_classifier(state_dict):
+    """timm's classifier is a 1x1 conv; ours is a Linear."""
+    weight = state_dict.get("head.fc.weight")
     if weight is not None and weight.ndim == 4:
-        out["head.fc.weight"] = weight.flatten(1)
-    return out
+        state_dict["head.fc.weight"] = weight.flatten(1)
+    return state_dict
+
+
+register_converter("resnet_v2", "timm", rules=_TIMM_RULES, transform=_flatten_conv_classifier)

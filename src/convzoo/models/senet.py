@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from functools import partial
 
+from ..data.preprocessing import Preprocessing
 from ..registry import Paper, register_model
+from ..weights import Weights, register_weights
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetConfig
 
 SENET = Paper("Squeeze-and-Excitation Networks", 2017, "https://arxiv.org/abs/1709.01507")
@@ -45,3 +47,28 @@ _VARIANTS = {
 
 for _name, _cfg in _VARIANTS.items():
     register_model(_name, partial(ResNet, _cfg), family="resnet", paper=SENET)
+
+
+# ---- weights ---------------------------------------------------------------------
+# timm's files for these models (timm's own key names are torchvision's, which
+# the resnet family's converter reads). Only files whose published name carries
+# a hash prefix are offered: a download we cannot verify is not.
+_TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
+_RSB = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
+_GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/"
+# name, tag, url, crop_pct (every one: 224 px, bicubic, ImageNet mean/std)
+_TIMM_WEIGHTS = [
+    ("seresnet50", "IMAGENET1K_RSB_A1", _RSB + "seresnet50_a1_0-ffa00869.pth", 0.95),
+    ("seresnet50", "IMAGENET1K_RSB_A2", _RSB + "seresnet50_a2_0-850de0d9.pth", 0.95),
+    ("seresnet50", "IMAGENET1K_RA2", _TIMM + "seresnet50_ra_224-8efdb4bb.pth", 0.875),
+    ("seresnext50_32x4d", "IMAGENET1K_RACM", _TIMM + "seresnext50_32x4d_racm-a304a460.pth", 0.875),
+    ("seresnext50_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth", 0.875),
+    ("seresnext101_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext101_32x4d-cf52900d.pth", 0.875),
+    ("senet154", "IMAGENET1K_GLUON", _GLUON + "gluon_senet154-70a1a3c0.pth", 0.875),
+]
+for _name, _tag, _url, _crop_pct in _TIMM_WEIGHTS:
+    register_weights(Weights(
+        model=_name, tag=_tag, url=_url, layout="timm",
+        preprocessing=Preprocessing.from_crop_pct(224, _crop_pct, "bicubic"),
+        meta={"acc1": None, "source": "timm", "license": "Apache-2.0"},
+    ))

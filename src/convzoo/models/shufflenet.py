@@ -27,7 +27,7 @@ from ..layers.init import init_he_fan_out
 from ..layers.channel_shuffle import channel_shuffle
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter, rename_keys
+from ..weights import register_converter, register_torchvision_weights
 
 SHUFFLENET_V2 = Paper(
     "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", 2018,
@@ -93,6 +93,8 @@ class ShuffleNetV2(ConvNet):
     """stem (conv + max-pool, stride 4) -> three stages (strides 8, 16, 32) ->
     head (1x1 conv, pool, fc)."""
 
+    family = "shufflenet"
+
     def __init__(self, cfg: ShuffleNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0):
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, cfg.stem_channels, 3, 2, 1, bias=False),
@@ -111,7 +113,7 @@ class ShuffleNetV2(ConvNet):
             cfg.head_channels, num_classes, drop_rate,
             pre=ConvNormAct(in_channels, cfg.head_channels, 1),
         )
-        super().__init__(stem, stages, head, cfg.stage_channels, (8, 16, 32), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self)
 
 
@@ -124,6 +126,7 @@ _VARIANTS = {
 
 for _name, _cfg in _VARIANTS.items():
     register_model(_name, partial(ShuffleNetV2, _cfg), family="shufflenet", paper=SHUFFLENET_V2)
+    register_torchvision_weights(_name)
 
 
 # torchvision: conv1.{0,1} stem, stage2..4, per unit branch1 (stride-2
@@ -148,7 +151,4 @@ _TORCHVISION_RULES = [
 ]
 
 
-@register_converter("shufflenet", "torchvision")
-def convert_torchvision(state_dict):
-    """torchvision ShuffleNetV2 keys -> ours."""
-    return rename_keys(state_dict, _TORCHVISION_RULES)
+register_converter("shufflenet", "torchvision", rules=_TORCHVISION_RULES)

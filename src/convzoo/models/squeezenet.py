@@ -26,7 +26,7 @@ from ..layers import ConvNormAct
 from ..layers.head import ResettableHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter
+from ..weights import register_converter, register_torchvision_weights
 
 SQUEEZENET = Paper("SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size", 2016,
                    "https://arxiv.org/abs/1602.07360")
@@ -103,21 +103,22 @@ class SqueezeNetHead(ResettableHead):
 class SqueezeNet(ConvNet):
     """stem conv (stride 2) -> [max-pool, Fire modules] x 3 (strides 4, 8, 16) -> conv classifier head."""
 
+    family = "squeezenet"
+
     def __init__(self, cfg: SqueezeNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5):
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, cfg.stem_channels, cfg.stem_kernel_size, stride=2),
             act=nn.ReLU(inplace=True),
         ))
-        stages, channels, in_channels = [], [], cfg.stem_channels
+        stages, in_channels = [], cfg.stem_channels
         for fire_specs in cfg.stages:
             fires = []
             for squeeze, expand in fire_specs:
                 fires.append(Fire(in_channels, squeeze, expand))
                 in_channels = fires[-1].out_channels
             stages.append(nn.Sequential(nn.MaxPool2d(3, 2, ceil_mode=True), *fires))
-            channels.append(in_channels)
         head = SqueezeNetHead(in_channels, num_classes, drop_rate)
-        super().__init__(stem, stages, head, channels, (4, 8, 16), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         for name, m in self.named_modules():
             if isinstance(m, nn.Conv2d) and not name.startswith("head."):
                 nn.init.kaiming_uniform_(m.weight)
@@ -126,9 +127,9 @@ class SqueezeNet(ConvNet):
 
 for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(SqueezeNet, _cfg), family="squeezenet", paper=SQUEEZENET)
+    register_torchvision_weights(_name)
 
 
-@register_converter("squeezenet", "torchvision")
 def convert_torchvision(state_dict):
     """torchvision SqueezeNet keys -> ours.
 
@@ -140,7 +141,7 @@ def convert_torchvision(state_dict):
     fire = re.compile(r"features\.(\d+)\.(squeeze|expand1x1|expand3x3)\.(weight|bias)")
     fire_indices = sorted({int(fire.fullmatch(k)[1]) for k in state_dict if fire.fullmatch(k)})
     if not fire_indices:
-        raise KeyError("no torchvision SqueezeNet Fire modules")
+        return dict(state_dict)  # no torchvision Fire modules: not this layout
     position, stage, j = {}, 0, 0
     for previous, index in zip([None, *fire_indices], fire_indices):
         if previous is not None and index != previous + 1:
@@ -157,3 +158,6 @@ def convert_torchvision(state_dict):
             key = f"head.fc.{m[1]}"
         out[key] = value
     return out
+
+
+register_converter("squeezenet", "torchvision", transform=convert_torchvision)

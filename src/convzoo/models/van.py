@@ -30,7 +30,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..layers import ClassifierHead, ConvNormAct, DropPath
+from ..layers import ClassifierHead, ConvNormAct, DropPath, Stage
 from ..layers.drop import drop_path_rates
 from ..layers.norm import LayerNorm2d
 from ..net import ConvNet
@@ -109,22 +109,6 @@ def patch_embed(in_channels: int, out_channels: int, kernel_size: int, stride: i
                        act_layer=None, bias=True)
 
 
-class VANStage(nn.Module):
-    """[patch embedding (3x3 stride 2)] -> blocks -> LayerNorm over channels."""
-
-    def __init__(self, in_channels: int, dim: int, depth: int, mlp_ratio: int, drop_paths: list[float],
-                 layer_scale_init: float, downsample: bool):
-        super().__init__()
-        self.downsample = patch_embed(in_channels, dim, 3, 2) if downsample else nn.Identity()
-        self.blocks = nn.Sequential(*[
-            VANBlock(dim, mlp_ratio, drop_paths[j], layer_scale_init) for j in range(depth)
-        ])
-        self.norm = LayerNorm2d(dim, eps=1e-6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.blocks(self.downsample(x)))
-
-
 @dataclass(frozen=True)
 class VANConfig:
     widths: tuple[int, int, int, int]
@@ -135,19 +119,23 @@ class VANConfig:
 class VANet(ConvNet):
     """patch-embedding stem (7x7/4) -> four stages (strides 4, 8, 16, 32) -> pool, fc."""
 
-    family = "van"  # lets load_weights find the converters for a model built outside the registry
+    family = "van"
 
     def __init__(self, cfg: VANConfig, num_classes: int = 1000, in_chans: int = 3,
                  drop_path_rate: float = 0.0, drop_rate: float = 0.0, layer_scale_init: float = 1e-2):
         stem = patch_embed(in_chans, cfg.widths[0], 7, 4)
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
         stages, in_channels = [], cfg.widths[0]
-        for i, (width, depth, mlp_ratio) in enumerate(zip(cfg.widths, cfg.depths, cfg.mlp_ratios)):
-            stages.append(VANStage(in_channels, width, depth, mlp_ratio, rates[i], layer_scale_init,
-                                   downsample=i > 0))
+        for i, (width, mlp_ratio) in enumerate(zip(cfg.widths, cfg.mlp_ratios)):
+            # [patch embedding (3x3 stride 2)] -> blocks -> LayerNorm over channels.
+            stages.append(Stage(
+                [VANBlock(width, mlp_ratio, rate, layer_scale_init) for rate in rates[i]],
+                downsample=patch_embed(in_channels, width, 3, 2) if i > 0 else None,
+                norm=LayerNorm2d(width, eps=1e-6),
+            ))
             in_channels = width
         head = ClassifierHead(in_channels, num_classes, drop_rate)
-        super().__init__(stem, stages, head, cfg.widths, (4, 8, 16, 32), first_conv="stem.conv.weight")
+        super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         _init_weights(self)
 
 
@@ -248,14 +236,13 @@ _HF_RULES = [
 _HF_UNUSED = re.compile(r"(?:van\.)?layernorm\..+")
 
 
-@register_converter("van", "original")
-def convert_original(state_dict):
-    """The authors' VAN checkpoints (their "state_dict" entry) -> ours."""
-    return rename_keys(state_dict, _ORIGINAL_RULES)
+register_converter("van", "original", rules=_ORIGINAL_RULES)
 
 
-@register_converter("van", "huggingface")
 def convert_huggingface(state_dict):
     """Hugging Face transformers VAN keys (VanForImageClassification or VanModel) -> ours."""
     kept = {k: v for k, v in state_dict.items() if not _HF_UNUSED.fullmatch(k)}
     return rename_keys(kept, _HF_RULES)
+
+
+register_converter("van", "huggingface", transform=convert_huggingface)

@@ -18,11 +18,12 @@ from functools import partial
 
 from torch import nn
 
+from ..data.preprocessing import Preprocessing
 from ..layers import ConvNormAct
 from ..layers.mlp_head import MLPHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
-from ..weights import register_converter
+from ..weights import register_converter, register_torchvision_weights
 
 VGG_PAPER = Paper("Very Deep Convolutional Networks for Large-Scale Image Recognition", 2014,
                   "https://arxiv.org/abs/1409.1556")
@@ -49,6 +50,8 @@ TABLE_1 = {
 class VGG(ConvNet):
     """Five stages of [3x3 conv (-> BN) -> ReLU] x depth -> 2x2 max-pool, then the MLP head."""
 
+    family = "vgg"
+
     def __init__(self, cfg: VGGConfig, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.5):
         norm_layer = nn.BatchNorm2d if batch_norm else None
@@ -62,8 +65,7 @@ class VGG(ConvNet):
             layers["pool"] = nn.MaxPool2d(2, 2)
             stages.append(nn.Sequential(layers))
         head = MLPHead(in_channels, 7, num_classes, drop_rate=drop_rate, dropout_first=False)
-        super().__init__(nn.Identity(), stages, head, STAGE_WIDTHS, (2, 4, 8, 16, 32),
-                         first_conv="stages.0.conv1.conv.weight")
+        super().__init__(nn.Identity(), stages, head, first_conv="stages.0.conv1.conv.weight")
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -73,12 +75,19 @@ class VGG(ConvNet):
                 nn.init.zeros_(m.bias)
 
 
+# VGG16's IMAGENET1K_FEATURES weights were ported from Caffe (amdegroot's SSD):
+# inputs on the 0-255 scale, minus the mean pixel. Their classifier is NaN.
+_FEATURES_PREPROCESSING = {
+    "IMAGENET1K_FEATURES": Preprocessing(224, 256, "bilinear", (0.48235, 0.45882, 0.40784), (1 / 255,) * 3),
+}
+
 for _name, _cfg in TABLE_1.items():
     for _bn in (False, True):
         register_model(f"{_name}_bn" if _bn else _name, partial(VGG, _cfg, _bn), family="vgg", paper=VGG_PAPER)
+        register_torchvision_weights(f"{_name}_bn" if _bn else _name, preprocessing=_FEATURES_PREPROCESSING)
 
 
-@register_converter("vgg", "torchvision")
+
 def convert_torchvision(state_dict):
     """torchvision VGG keys -> ours.
 
@@ -92,7 +101,7 @@ def convert_torchvision(state_dict):
     conv_indices = sorted(int(layer.fullmatch(k)[1]) for k, v in state_dict.items()
                           if layer.fullmatch(k) and k.endswith(".weight") and v.ndim == 4)
     if not conv_indices:
-        raise KeyError("no torchvision VGG conv layers")
+        return dict(state_dict)  # no torchvision conv layers: not this layout
     batch_norm = any(f"features.{conv_indices[0] + 1}.running_mean" == k for k in state_dict)
     step = 3 if batch_norm else 2
     names, stage, j = {}, 0, 0
@@ -113,3 +122,6 @@ def convert_torchvision(state_dict):
             module = classifier[module]
         out[f"{module}.{leaf}"] = value
     return out
+
+
+register_converter("vgg", "torchvision", transform=convert_torchvision)

@@ -1,1 +1,1 @@
-"""Tasks built on the models: complexity counting (more to come: classify, train, benchmark)."""
+"""Tasks built on the factory: classify, train, evaluate, complexity, summaries."""

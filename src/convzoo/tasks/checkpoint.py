@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..registry import get_model
+from ..data.preprocessing import Preprocessing
+from ..factory import get_model
 from ..utils.atomic import atomic_path, write_text_atomic
-from ..weights.specs import Preprocessing
 
 
 def save_checkpoint(out_dir: Path, stem: str, model: nn.Module, meta: dict) -> Path:
@@ -57,5 +57,4 @@ def load_checkpoint(checkpoint: str | Path) -> tuple[nn.Module, dict]:
 
 
 def preprocessing_of(meta: dict) -> Preprocessing:
-    p = meta["preprocessing"]
-    return Preprocessing(p["crop_size"], p["resize_size"], p["interpolation"], tuple(p["mean"]), tuple(p["std"]))
+    return Preprocessing.from_dict(meta["preprocessing"])

@@ -7,8 +7,8 @@ from typing import Iterable, Sequence
 import torch
 
 from ..data.images import ImageError, to_pil_rgb
-from ..registry import get_model
-from ..weights.specs import Preprocessing, default_preprocessing, imagenet_categories
+from ..data.preprocessing import Preprocessing, imagenet_categories
+from ..factory import default_preprocessing, get_model
 
 
 @dataclass

@@ -9,14 +9,16 @@ as in torchvision's table.
 """
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from ..factory import list_models, model_info
+from ..registry import COMPLEXITY_TABLE
+from ..utils.atomic import write_text_atomic
 
 
 def count_macs(build: Callable[[], nn.Module], input_size: int | tuple[int, int], in_chans: int = 3) -> int:
@@ -32,20 +34,13 @@ def count_macs(build: Callable[[], nn.Module], input_size: int | tuple[int, int]
 
 
 # Measuring every model takes ~30 s, too slow for `convzoo list`: the figures
-# are kept in a packaged table, written by `python -m convzoo.tasks.complexity`
-# and checked against fresh measurements by tests/test_complexity.py.
-TABLE = Path(__file__).resolve().parents[1] / "weights" / "data" / "model_complexity.json"
-
-
-@functools.lru_cache(maxsize=1)
-def measured_table() -> dict[str, dict]:
-    return json.loads(TABLE.read_text()) if TABLE.is_file() else {}
+# are kept in a packaged table (registry.COMPLEXITY_TABLE) that the registry
+# reads, written by `python -m convzoo.tasks.complexity` and checked against
+# fresh measurements by tests/test_complexity.py.
 
 
 def measure(name: str) -> dict:
     """Parameters and GMACs of registered model `name` at its default input size."""
-    from ..registry import model_info
-
     info = model_info(name)
     with torch.device("meta"):
         params = sum(p.numel() for p in info.build().parameters())
@@ -53,14 +48,11 @@ def measure(name: str) -> dict:
 
 
 def write_table() -> None:
-    from ..registry import list_models
-    from ..utils.atomic import write_text_atomic
-
     table = {}
     for name in list_models():
         table[name] = measure(name)
         print(f"{name:<24} {table[name]['params']:>12,} {table[name]['gflops']:>10.3f}", flush=True)
-    write_text_atomic(TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(COMPLEXITY_TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..registry import get_model, list_models, model_info
+from ..factory import default_acc1, get_model, list_models, list_weights, model_info
 
 
 def _fmt_params(n: int) -> str:
@@ -12,7 +12,6 @@ def _fmt_params(n: int) -> str:
 
 def models_table(pattern: str = "*", pretrained: bool = False) -> list[dict]:
     """One row per model: name, family, params, GFLOPs, acc@1 of its default weights."""
-    from ..weights.specs import default_acc1
 
     rows = []
     for name in list_models(pattern, pretrained=pretrained):
@@ -41,7 +40,6 @@ def format_models_table(rows: list[dict]) -> str:
 
 def describe_model(name: str) -> str:
     """Paper, stage-by-stage output shapes, channels, strides and parameters."""
-    from ..weights.specs import list_weights
 
     info = model_info(name)
     model = get_model(name).eval()

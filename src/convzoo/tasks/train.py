@@ -23,12 +23,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from .. import __version__
 from ..data.datasets import DatasetError, load_dataset
 from ..data.transforms import batch_mixer, train_transforms
-from ..registry import get_model
+from ..data.preprocessing import Preprocessing
+from ..factory import default_preprocessing, get_model, get_weights
+from ..version import __version__
 from ..weights.loading import is_checkpoint_path
-from ..weights.specs import Preprocessing, default_preprocessing, get_weights
 from .checkpoint import save_checkpoint, save_training_state
 from .distributed import DistContext, init_distributed
 from .evaluate import evaluate_model
@@ -218,6 +218,16 @@ def _train_loader(dataset, cfg: TrainConfig, ctx: DistContext, epoch: int) -> Da
                       pin_memory=ctx.device.type == "cuda")
 
 
+def loss_and_logits(out, target, criterion, aux_loss_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss and the main classifier's logits. For models with
+    auxiliary classifiers (GoogLeNet, Inception v3: a tuple of logits in
+    training), their losses count too, weighted by the model's own `aux_loss_weight`."""
+    if not isinstance(out, (tuple, list)):
+        return criterion(out, target), out
+    main, *aux = out
+    return criterion(main, target) + aux_loss_weight * sum(criterion(a, target) for a in aux), main
+
+
 def _autocast(cfg: TrainConfig, device: torch.device):
     if cfg.amp == "none":
         return torch.autocast(device.type, enabled=False)
@@ -244,11 +254,7 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
         if mixer is not None:
             x, target = mixer(x, y)
         with _autocast(cfg, ctx.device):
-            out = wrapped(x)
-            logits = out[0] if isinstance(out, (tuple, list)) else out
-            loss = criterion(logits, target)
-            if isinstance(out, (tuple, list)) and len(out) > 1:  # auxiliary classifiers (GoogLeNet, Inception)
-                loss = loss + 0.3 * sum(criterion(aux, target) for aux in out[1:])
+            loss, logits = loss_and_logits(wrapped(x), target, criterion, model.aux_loss_weight)
         scaler.scale(loss / cfg.grad_accum).backward()
         if (i + 1) % cfg.grad_accum == 0:
             scaler.step(optimizer)

@@ -1,44 +1,66 @@
-"""Converters from foreign key layouts (torchvision, timm, original authors) to ours.
+r"""Converters from foreign key layouts (torchvision, timm, original authors) to ours.
 
-A family registers one function per foreign layout. A converter takes the
-foreign state_dict and returns it with our key names (and, where a layout
-differs in more than names, our tensor layout). `load_weights` tries every
+A family declares one converter per foreign layout, in its model file:
+
+    register_converter("resnet", "torchvision", rules=[(r"conv1\.weight", "stem.conv.weight"), ...])
+
+`rules` is a table of regex renames (`rename_keys`); `transform`, where a
+layout differs in more than names (blocks regrouped into stages, tensors
+reshaped), is a function applied after the rules. `load_weights` tries every
 converter of the model's family and keeps the one whose keys fit the model.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
 StateDict = dict[str, torch.Tensor]
-Converter = Callable[[StateDict], StateDict]
+Rule = tuple[str, "str | Callable[[re.Match], str]"]
+
+
+@dataclass(frozen=True)
+class Converter:
+    family: str
+    layout: str
+    rules: tuple[tuple[re.Pattern, object], ...] = ()
+    transform: Callable[[StateDict], StateDict] | None = None
+
+    def __call__(self, state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+        out = _rename(state_dict, self.rules)
+        return self.transform(out) if self.transform is not None else out
+
 
 _CONVERTERS: dict[str, dict[str, Converter]] = {}
 
 
-def register_converter(family: str, layout: str):
-    """Decorator: `fn(state_dict) -> state_dict` converts `layout` to `family`'s keys."""
-
-    def decorate(fn: Converter) -> Converter:
-        _CONVERTERS.setdefault(family, {})[layout] = fn
-        return fn
-
-    return decorate
-
-
-def converters_for(family: str) -> dict[str, Converter]:
-    return dict(_CONVERTERS.get(family, {}))
+def register_converter(family: str, layout: str, *, rules: Sequence[Rule] = (),
+                       transform: Callable[[StateDict], StateDict] | None = None) -> Converter:
+    """Declare how a checkpoint in `layout` maps onto `family`'s keys: a rule
+    table, a transform, or both (rules first)."""
+    if not rules and transform is None:
+        raise ValueError(f"converter {family}/{layout} needs rules= or transform=")
+    converter = Converter(family, layout, tuple((re.compile(p), r) for p, r in rules), transform)
+    _CONVERTERS.setdefault(family, {})[layout] = converter
+    return converter
 
 
-def rename_keys(state_dict: Mapping[str, torch.Tensor], rules: Iterable[tuple[str, str]]) -> StateDict:
+def converters_for(family: str | None) -> dict[str, Converter]:
+    return dict(_CONVERTERS.get(family or "", {}))
+
+
+def rename_keys(state_dict: Mapping[str, torch.Tensor], rules: Iterable[Rule]) -> StateDict:
     """Rename every key by the first regex rule (`pattern`, `replacement`) that
     matches it in full; keys no rule matches keep their name.
 
     Replacements may use groups (r"\\1") and, for index arithmetic, a callable.
     """
-    compiled = [(re.compile(p), r) for p, r in rules]
+    return _rename(state_dict, tuple((re.compile(p), r) for p, r in rules))
+
+
+def _rename(state_dict: Mapping[str, torch.Tensor], compiled) -> StateDict:
     out: StateDict = {}
     for key, value in state_dict.items():
         for pattern, repl in compiled:

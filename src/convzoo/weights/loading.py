@@ -72,28 +72,21 @@ def _is_flat_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _candidates(model: nn.Module, state_dict: StateDict):
+def _candidates(model: nn.Module, state_dict: StateDict, failures: list[str]):
+    """(layout, converted state_dict) for our own layout and each converter of
+    the model's family. A converter that raises is recorded in `failures`
+    (reported if nothing fits), not taken for "not this layout" in silence."""
     yield "convzoo", dict(state_dict)
-    family = _family_of(model)
-    for layout, convert in converters_for(family).items():
+    for layout, convert in converters_for(getattr(model, "family", None)).items():
         try:
             yield layout, convert(dict(state_dict))
-        except (KeyError, ValueError, IndexError, RuntimeError):
-            continue  # a converter that cannot read this checkpoint is not the layout
+        except Exception as exc:  # noqa: BLE001 - any converter bug is reported with its layout
+            failures.append(f"converter {layout!r} raised {type(exc).__name__}: {exc}")
 
 
-def _family_of(model: nn.Module) -> str | None:
-    name = getattr(model, "name", None)
-    if name is None:
-        return getattr(model, "family", None)
-    from ..registry import model_info
-
-    return model_info(name).family
-
-
-def _classifier_prefix(model: nn.Module) -> str | tuple[str, ...]:
-    """Key prefix(es) of the classifier weights (several for models with auxiliary heads)."""
-    return getattr(model, "classifier_prefix", "head.fc.")
+def _classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Key prefixes of the classifier weights (several for models with auxiliary heads)."""
+    return tuple(getattr(model, "classifier_prefixes", ("head.fc.",)))
 
 
 def load_weights(
@@ -118,8 +111,8 @@ def load_weights(
 
     expected = model.state_dict()
     state_dict = _fill_batch_counters(state_dict)
-    best = None
-    for layout, converted in _candidates(model, state_dict):
+    best, failures = None, []
+    for layout, converted in _candidates(model, state_dict, failures):
         missing = sorted(set(expected) - set(converted))
         unexpected = sorted(set(converted) - set(expected))
         score = len(missing) + len(unexpected)
@@ -136,26 +129,27 @@ def load_weights(
     if allow_new_classifier:
         # The model was built with its own num_classes: the checkpoint's
         # classifier (other shape, or none wanted: num_classes=0) is skipped.
-        prefix = _classifier_prefix(model)
-        skipped = [k for k in [*mis_shaped, *unexpected] if k.startswith(prefix)]
+        prefixes = _classifier_prefixes(model)
+        skipped = [k for k in [*mis_shaped, *unexpected] if k.startswith(prefixes)]
         for k in skipped:
             del converted[k]
         mis_shaped = [k for k in mis_shaped if k not in skipped]
         unexpected = [k for k in unexpected if k not in skipped]
 
     if strict and (missing or unexpected or mis_shaped):
-        raise WeightsMismatchError(_mismatch_message(model, layout, missing, unexpected, mis_shaped, converted, expected))
+        raise WeightsMismatchError(_mismatch_message(model, layout, missing, unexpected, mis_shaped, converted, expected,
+                                                    failures))
     for k in mis_shaped:
         del converted[k]
     model.load_state_dict(converted, strict=False)
     return model
 
 
-def _mismatch_message(model, layout, missing, unexpected, mis_shaped, got, expected) -> str:
+def _mismatch_message(model, layout, missing, unexpected, mis_shaped, got, expected, failures) -> str:
     def some(keys):
         return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
-    name = getattr(model, "name", type(model).__name__)
+    name = getattr(model, "name", None) or type(model).__name__
     parts = [f"weights do not fit {name} (closest key layout: {layout})"]
     if missing:
         parts.append(f"missing keys: {some(missing)}")
@@ -164,6 +158,7 @@ def _mismatch_message(model, layout, missing, unexpected, mis_shaped, got, expec
     if mis_shaped:
         shapes = [f"{k} {tuple(got[k].shape)} vs {tuple(expected[k].shape)}" for k in mis_shaped]
         parts.append(f"wrong shapes: {some(shapes)}")
+    parts.extend(failures)
     parts.append("check the model name, or pass strict=False to load what fits")
     return "; ".join(parts)
 
