@@ -1,60 +1,9 @@
-"""`convzoo` command line: a thin shell over the library."""
+"""`convzoo train` and `convzoo eval`: fine-tune on your images, evaluate a checkpoint."""
 from __future__ import annotations
 
-import argparse
-import sys
 
-
-def _cmd_list(args) -> int:
-    from .tasks.summary import format_models_table, models_table
-
-    rows = models_table(args.pattern, pretrained=args.pretrained)
-    if not rows:
-        print(f"no model matches {args.pattern!r}", file=sys.stderr)
-        return 1
-    print(format_models_table(rows))
-    return 0
-
-
-def _cmd_info(args) -> int:
-    from .tasks.summary import describe_model
-
-    print(describe_model(args.name))
-    return 0
-
-
-def _cmd_predict(args) -> int:
-    import json
-
-    from .data.images import expand_inputs
-    from .tasks.classify import Classifier
-
-    paths = expand_inputs(args.images)
-    if not paths:
-        print("convzoo: error: no image files found in the given directories", file=sys.stderr)
-        return 2
-    if args.checkpoint:
-        clf = Classifier.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
-    else:
-        clf = Classifier(args.model, weights=args.weights, device=args.device, batch_size=args.batch_size)
-    failed = 0
-    for pred in clf.predict(paths, topk=args.topk, errors="report"):
-        if pred.error:
-            failed += 1
-            print(f"convzoo: error: {pred.source}: {pred.error}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(pred.to_dict()))
-        elif not pred.error:
-            print(pred.source)
-            for rank, (label, idx, p) in enumerate(zip(pred.labels, pred.indices, pred.probs), 1):
-                print(f"  {rank}. {label:<32} {100 * p:6.2f}%  (class {idx})")
-    if failed:
-        print(f"convzoo: {failed} of {len(paths)} inputs failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _add_train_parser(sub) -> None:
-    from .tasks.train import TrainConfig
+def add_train_parser(sub) -> None:
+    from ..tasks.train import TrainConfig
 
     d = TrainConfig(data="")
     p = sub.add_parser("train", help="fine-tune a model on your images (folder of class sub-folders, or a CSV)",
@@ -105,7 +54,7 @@ def _add_train_parser(sub) -> None:
 def _cmd_train(args) -> int:
     import json
 
-    from .tasks.train import TrainConfig, train
+    from ..tasks.train import TrainConfig, train
 
     fields = set(TrainConfig.__dataclass_fields__)
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
@@ -121,36 +70,14 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import json
 
-    from .tasks.evaluate import evaluate_checkpoint, format_report
+    from ..tasks.evaluate import evaluate_checkpoint, format_report
 
     metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convzoo", description="The classic convolutional image classifiers.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("list", help="list models: name, family, params, GFLOPs, acc@1")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
-    p.add_argument("--pretrained", action="store_true", help="only models with published weights")
-    p.set_defaults(run=_cmd_list)
-
-    p = sub.add_parser("predict", help="classify images (files or directories) with a pretrained model")
-    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
-    p.add_argument("--model", default="efficientnet_lite0", help="model name (default: efficientnet_lite0, weights ship with convzoo)")
-    p.add_argument("--weights", default="DEFAULT", help="weights tag (DEFAULT, IMAGENET1K_V2, ...) or a checkpoint path")
-    p.add_argument("--topk", type=int, default=5, help="classes to show per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--json", action="store_true", help="one JSON object per image instead of a table")
-    p.add_argument("--checkpoint", help="a `convzoo train` checkpoint (.safetensors with its .json): its model, "
-                                         "class names and preprocessing are used")
-    p.set_defaults(run=_cmd_predict)
-
-    _add_train_parser(sub)
-
+def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a trained checkpoint on a labelled image folder or CSV")
     p.add_argument("data", help="folder of class sub-folders (or with val/), or a CSV of path,label rows")
     p.add_argument("--checkpoint", required=True)
@@ -159,22 +86,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(run=_cmd_eval)
-
-    p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
-    p.add_argument("name")
-    p.set_defaults(run=_cmd_info)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
-        # Library errors are written to be read: one line, the problem and the fix.
-        print(f"convzoo: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

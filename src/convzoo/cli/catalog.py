@@ -1,0 +1,35 @@
+"""`convzoo list` and `convzoo info`: what the zoo has."""
+from __future__ import annotations
+
+import sys
+
+
+def add_list_parser(sub) -> None:
+    p = sub.add_parser("list", help="list models: name, family, params, GFLOPs, acc@1")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'resnet*'")
+    p.add_argument("--pretrained", action="store_true", help="only models with published weights")
+    p.set_defaults(run=_cmd_list)
+
+
+def add_info_parser(sub) -> None:
+    p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
+    p.add_argument("name")
+    p.set_defaults(run=_cmd_info)
+
+
+def _cmd_list(args) -> int:
+    from ..tasks.summary import format_models_table, models_table
+
+    rows = models_table(args.pattern, pretrained=args.pretrained)
+    if not rows:
+        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    print(format_models_table(rows))
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from ..tasks.summary import describe_model
+
+    print(describe_model(args.name))
+    return 0
