@@ -12,17 +12,7 @@ import torchvision
 from torch import nn
 
 import convzoo as cz
-from convzoo import registry
 from convzoo.layers import ClassifierHead, ConvNormAct
-from convzoo.weights import convert, specs
-
-
-@pytest.fixture
-def scratch_registries(monkeypatch):
-    """Whatever a test registers (models, weights, converters) is gone after it."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(specs, "_SPECS", {k: dict(v) for k, v in specs._SPECS.items()})
-    monkeypatch.setattr(convert, "_CONVERTERS", {k: dict(v) for k, v in convert._CONVERTERS.items()})
 
 
 def test_model_built_from_model_info_loads_a_torchvision_checkpoint():

@@ -88,6 +88,9 @@ def get_model(
     classes, everything but the classifier is loaded (transfer learning).
     in_chans: input channels; pretrained RGB weights are adapted to it.
     """
+    if "pretrained" in kwargs:  # torchvision's and timm's old spelling
+        raise ValueError(f"get_model has no pretrained= argument: use get_model({name!r}, weights=\"DEFAULT\") "
+                         f"(or a weights tag, or a checkpoint path)")
     info = lookup(name)
     spec = None
     if weights is not None and not isinstance(weights, dict) and not is_checkpoint_path(weights):

@@ -34,7 +34,8 @@ class Paper:
 class ModelInfo:
     """What the zoo knows about one registered model.
 
-    `params` and `gflops` are read from the packaged complexity table, which
+    `params` and `gflops` (at `input_size`; `gflops_at(size)` at the crop
+    size of any published weights) are read from the packaged complexity table, which
     tasks/complexity.py measures (meta device: no memory, no arithmetic) and a
     test keeps current. A model the table does not know yet (a user's own)
     has its parameters counted on the meta device and no GFLOPs figure.
@@ -62,8 +63,14 @@ class ModelInfo:
 
     @property
     def gflops(self) -> float | None:
+        """GMACs of one image at the model's default input size."""
+        return self.gflops_at(self.input_size)
+
+    def gflops_at(self, size: int) -> float | None:
+        """GMACs of one image at `size` pixels, for the sizes the table holds:
+        the default input size and the crop size of every published weights."""
         known = complexity_table().get(self.name)
-        return None if known is None else known["gflops"]
+        return None if known is None else known["gflops"].get(str(size))
 
     def build(self, **kwargs) -> nn.Module:
         """The model with random weights; it knows its registered name and family

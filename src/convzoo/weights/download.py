@@ -41,8 +41,10 @@ def source_url(url: str) -> str:
     return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
 
 
-def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None, progress: bool = True) -> Path:
-    """Path of the cached file for `url`, downloading and verifying it if needed."""
+def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None, progress: bool = True,
+          hint: str = "") -> Path:
+    """Path of the cached file for `url`, downloading and verifying it if needed.
+    `hint`: another way to get the file, added to the offline error."""
     file_name = url.rsplit("/", 1)[-1]
     target = cache_dir() / file_name
     if target.is_file():
@@ -51,16 +53,17 @@ def fetch(url: str, *, sha256: str | None = None, hash_prefix: str | None = None
     if is_offline():
         raise DownloadError(
             f"CONVZOO_OFFLINE is set and {file_name} is not in the cache: fetch {url} and put it at {target}"
+            + (f", {hint}" if hint else "")
         )
     if sha256 is None and hash_prefix is None:
         raise DownloadError(f"no hash is known for {file_name}: refusing to use an unverified download")
     # Hashed while it streams; renamed into the cache only if the hash matches.
     with atomic_path(target) as tmp, open(tmp, "wb") as out:
-        _verify(_stream(url, out, file_name, progress), sha256, hash_prefix, file_name, url)
+        _verify(_stream(url, out, file_name, progress, hint), sha256, hash_prefix, file_name, url)
     return target
 
 
-def _stream(url: str, out, file_name: str, progress: bool) -> str:
+def _stream(url: str, out, file_name: str, progress: bool, hint: str = "") -> str:
     from tqdm.auto import tqdm
 
     digest = hashlib.sha256()
@@ -70,7 +73,7 @@ def _stream(url: str, out, file_name: str, progress: bool) -> str:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"cannot download {url}: {reason}. Check the network, or set CONVZOO_WEIGHTS_URL to a mirror, "
-            f"or put the file at {cache_dir() / file_name}"
+            f"or put the file at {cache_dir() / file_name}" + (f", {hint}" if hint else "")
         ) from exc
     with response, tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B",
                         unit_scale=True, unit_divisor=1024, desc=file_name, disable=not progress) as bar:

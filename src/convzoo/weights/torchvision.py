@@ -46,7 +46,8 @@ def register_torchvision_weights(name: str, *, model_kwargs: dict | None = None,
                 int(row["crop_size"]), int(row["resize_size"]), row["interpolation"], IMAGENET_MEAN, IMAGENET_STD),
             layout="torchvision",
             meta={"acc1": _published(row["acc1"]), "acc5": _published(row["acc5"]), "params": int(row["num_params"]),
-                  "gflops": float(row["gflops"]), "source": "torchvision", "license": "BSD-3-Clause (torchvision)"},
+                  "gflops": float(row["gflops"]), "file_size_mb": float(row["file_size_mb"]),
+                  "source": "torchvision", "license": "BSD-3-Clause (torchvision)"},
             model_kwargs=dict(model_kwargs or {}),
         )
         specs.append(register_weights(spec, default=row["is_default"] == "True"))

@@ -1,0 +1,22 @@
+"""Fixtures shared by several test files."""
+import pytest
+
+
+@pytest.fixture
+def scratch_registries(monkeypatch):
+    """Whatever a test registers (models, weights, converters) is gone after it."""
+    from convzoo import registry
+    from convzoo.weights import convert, specs
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(specs, "_SPECS", {k: dict(v) for k, v in specs._SPECS.items()})
+    monkeypatch.setattr(convert, "_CONVERTERS", {k: dict(v) for k, v in convert._CONVERTERS.items()})
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """An empty weights cache, offline unless a test says otherwise, no mirror."""
+    monkeypatch.setenv("CONVZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CONVZOO_OFFLINE", "1")
+    monkeypatch.delenv("CONVZOO_WEIGHTS_URL", raising=False)
+    return tmp_path / "home" / "weights"
