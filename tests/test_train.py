@@ -98,7 +98,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    epoch_done = torch.load(out / "last.state.pt", weights_only=False)["epoch"] + 1
+    epoch_done = torch.load(out / "last.state.pt", weights_only=True)["epoch"] + 1
     assert epoch_done < 3, "the run finished before it could be killed"
     load_checkpoint(out / "last.safetensors")  # complete and loadable despite the kill
     resumed = subprocess.run(args + ["--out", str(out), "--resume", str(out / "last.state.pt")],

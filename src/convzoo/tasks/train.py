@@ -29,7 +29,7 @@ from ..data.preprocessing import Preprocessing
 from ..factory import default_preprocessing, get_model, get_weights
 from ..version import __version__
 from ..weights.loading import is_checkpoint_path
-from .checkpoint import save_checkpoint, save_training_state
+from .checkpoint import load_training_state, save_checkpoint, save_training_state
 from .distributed import DistContext, init_distributed
 from .evaluate import evaluate_model
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
@@ -120,6 +120,8 @@ def train(cfg: TrainConfig) -> dict:
 
 def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     out = Path(cfg.out)
+    # Read (and vet) the resume state first: a refused file stops before any work.
+    state = load_training_state(cfg.resume) if cfg.resume else None
     split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     classes = split.classes
     pre = _preprocessing(cfg)
@@ -146,8 +148,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
             "convzoo_version": __version__, "config": asdict(cfg)}
     history, best_acc, start_epoch, stale = [], -1.0, 0, 0
-    if cfg.resume:
-        state = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
