@@ -50,11 +50,11 @@ def test_bad_inputs_are_reported_and_good_ones_classified(tmp_path, capsys):
     folder = tmp_path / "mixed"
     folder.mkdir()
     shutil.copy(EXAMPLES / "coffee.png", folder / "good.png")
-    (folder / "notes.txt").write_text("not an image")
+    (folder / "notes.txt").write_text("not an image")  # skipped in a folder, an error when named
     data = (EXAMPLES / "chelsea.png").read_bytes()
     (folder / "truncated.png").write_bytes(data[: len(data) // 3])
     missing = tmp_path / "missing.jpg"
-    code = main(["predict", str(folder), str(missing), "--json", "--topk", "2"])
+    code = main(["predict", str(folder), str(folder / "notes.txt"), str(missing), "--json", "--topk", "2"])
     out, err = capsys.readouterr()
     assert code != 0
     results = {Path(r["source"]).name: r for r in map(json.loads, out.strip().splitlines())}

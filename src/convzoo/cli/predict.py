@@ -1,48 +1,75 @@
 """`convzoo predict`: classify images with a pretrained model or a trained checkpoint."""
 from __future__ import annotations
 
-import sys
+import argparse
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("predict", help="classify images (files or directories) with a pretrained model")
-    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
-    p.add_argument("--model", default="efficientnet_lite0", help="model name (default: efficientnet_lite0, weights ship with convzoo)")
-    p.add_argument("--weights", default="DEFAULT", help="weights tag (DEFAULT, IMAGENET1K_V2, ...) or a checkpoint path")
-    p.add_argument("--topk", type=int, default=5, help="classes to show per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32)
+    from ..data.images import DEFAULT_MAX_PIXELS
+    from ..data.sources import DEFAULT_TIMEOUT
+
+    p = sub.add_parser("predict", help="classify images (files, directories, URLs, - for stdin) with a pretrained model")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR",
+                   help="image files, folders (their image files; other files are skipped), http(s) URLs, - (stdin)")
+    p.add_argument("--model", help="model name (default: efficientnet_lite0, weights ship with convzoo)")
+    p.add_argument("--weights", help="weights tag (DEFAULT, IMAGENET1K_V2, ...), a weights file, a `convzoo train` "
+                                     "checkpoint, or none (default: DEFAULT)")
+    p.add_argument("--checkpoint", help="a `convzoo train` checkpoint (.safetensors with its .json): its model, "
+                                        "class names and preprocessing are used (not with --model/--weights)")
+    p.add_argument("--topk", type=positive_int, default=5, help="classes to show per image (default 5)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", action="store_true", help="one JSON object per image instead of a table")
-    p.add_argument("--checkpoint", help="a `convzoo train` checkpoint (.safetensors with its .json): its model, "
-                                         "class names and preprocessing are used")
+    p.add_argument("--out", metavar="FILE.csv|FILE.jsonl",
+                   help="write results there (atomically; a rerun skips inputs already in it)")
+    p.add_argument("--workers", type=non_negative_int, default=None,
+                   help="processes decoding images in parallel (default: by the number of inputs and CPUs)")
+    p.add_argument("--max-pixels", type=non_negative_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images larger than this, width x height (default {DEFAULT_MAX_PIXELS:.2g}; 0: no limit)")
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait for a URL to answer (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=_cmd_predict)
 
 
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer (1 or more)")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative (0 or more)")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _number(text: str, kind):
+    """`kind`(text), accepting 1.5e8 for a whole number as well as 150000000."""
+    try:
+        value = float(text)
+        if kind is int:
+            if value != int(value):
+                raise ValueError
+            return int(value)
+        return value
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+
+
 def _cmd_predict(args) -> int:
-    import json
+    from ..tasks.predict_run import PredictOptions, run_predict
 
-    from ..data.images import expand_inputs
-    from ..tasks.classify import Classifier
-
-    paths = expand_inputs(args.images)
-    if not paths:
-        print("convzoo: error: no image files found in the given directories", file=sys.stderr)
-        return 2
-    if args.checkpoint:
-        clf = Classifier.from_checkpoint(args.checkpoint, device=args.device, batch_size=args.batch_size)
-    else:
-        clf = Classifier(args.model, weights=args.weights, device=args.device, batch_size=args.batch_size)
-    failed = 0
-    for pred in clf.predict(paths, topk=args.topk, errors="report"):
-        if pred.error:
-            failed += 1
-            print(f"convzoo: error: {pred.source}: {pred.error}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(pred.to_dict()))
-        elif not pred.error:
-            print(pred.source)
-            for rank, (label, idx, p) in enumerate(zip(pred.labels, pred.indices, pred.probs), 1):
-                print(f"  {rank}. {label:<32} {100 * p:6.2f}%  (class {idx})")
-    if failed:
-        print(f"convzoo: {failed} of {len(paths)} inputs failed", file=sys.stderr)
-    return 1 if failed else 0
+    return run_predict(PredictOptions(
+        inputs=args.images, model=args.model, weights=args.weights, checkpoint=args.checkpoint, topk=args.topk,
+        batch_size=args.batch_size, device=args.device, json=args.json, out=args.out, workers=args.workers,
+        max_pixels=args.max_pixels, timeout=args.timeout, progress=args.progress))

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from ..data.images import ImageError, to_pil_rgb
+from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.preprocessing import Preprocessing, imagenet_categories
+from ..data.sources import DEFAULT_TIMEOUT, describe, load_input
 from ..factory import default_preprocessing, get_model
 
 
@@ -34,9 +36,28 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _describe(item, index: int) -> str:
-    """How an input is named in results and errors: its path, else its position."""
-    return str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else f"<input {index}>"
+class _DecodedInputs(torch.utils.data.Dataset):
+    """Inputs decoded and preprocessed one by one, in DataLoader workers when
+    asked: (index, tensor, None), or (index, None, reason) for a bad input, so
+    that one bad file is a result, not an exception that ends the loader."""
+
+    def __init__(self, items, sources, transform, max_pixels, timeout):
+        self.items, self.sources, self.transform = items, sources, transform
+        self.max_pixels, self.timeout = max_pixels, timeout
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        try:
+            image = load_input(self.items[i], self.sources[i], self.max_pixels, self.timeout)
+            return i, self.transform(image), None
+        except ImageError as exc:
+            return i, None, exc.reason
+
+
+def _as_list(batch):
+    return batch
 
 
 class Classifier:
@@ -59,6 +80,9 @@ class Classifier:
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
         self._setup(model, device, batch_size, preprocessing, categories)
+        self.model_name = model_name
+        # What results name as the weights: the resolved tag ("DEFAULT" -> IMAGENET1K_V2), a file, or none.
+        self.weights_name = spec.tag if spec else (str(weights) if weights else "none")
 
     def _setup(self, model, device, batch_size, preprocessing, categories) -> None:
         self.device = resolve_device(device)
@@ -81,34 +105,44 @@ class Classifier:
         model, meta = load_checkpoint(checkpoint)
         self = cls.__new__(cls)
         self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"])
+        self.model_name = meta["model"]
+        self.weights_name = str(Path(checkpoint))
         return self
 
-    def predict(self, images, topk: int = 5, errors: str = "raise") -> list[Prediction]:
-        """Top-k predictions for each image (paths, PIL images, arrays, tensors;
-        any size; grey, RGB or RGBA). errors="raise" stops at the first bad
-        image (ImageError naming it); errors="report" returns a Prediction with
-        `error` set for it and goes on with the rest."""
+    def predict(self, images, topk: int = 5, errors: str = "raise", **options) -> list[Prediction]:
+        """Top-k predictions for each image (paths, URLs, PIL images, arrays,
+        tensors; any size; grey, RGB or RGBA). errors="raise" stops at the first
+        bad image (ImageError naming it); errors="report" returns a Prediction
+        with `error` set for it and goes on with the rest. `options`: those of
+        `predict_iter` (workers, max_pixels, timeout)."""
+        return list(self.predict_iter(images, topk, errors, **options))
+
+    def predict_iter(self, images, topk: int = 5, errors: str = "raise", *, workers: int = 0,
+                     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                     timeout: float = DEFAULT_TIMEOUT) -> Iterator[Prediction]:
+        """`predict`, as a stream: the predictions of each batch, in input order,
+        as soon as that batch is computed. `workers` > 0 decodes in that many
+        DataLoader processes; images over `max_pixels` (0: no limit) and URLs
+        with no answer within `timeout` seconds are bad inputs."""
         if errors not in ("raise", "report"):
             raise ValueError("errors must be 'raise' or 'report'")
         items = list(images) if isinstance(images, (list, tuple)) else [images]
         topk = max(1, min(topk, len(self.categories)))
-        sources = [_describe(item, i) for i, item in enumerate(items)]
-        results: list[Prediction | None] = [None] * len(items)
-        batch: list[tuple[int, torch.Tensor]] = []
-        for i, (item, source) in enumerate(zip(items, sources)):
-            try:
-                batch.append((i, self.transform(to_pil_rgb(item, source))))
-            except ImageError as exc:
-                if errors == "raise":
-                    raise
-                results[i] = Prediction(source, [], [], [], error=exc.reason)
-                continue
-            if len(batch) == self.batch_size:
-                self._run(batch, sources, topk, results)
-                batch = []
-        if batch:
-            self._run(batch, sources, topk, results)
-        return results  # type: ignore[return-value]
+        sources = [describe(item, i) for i, item in enumerate(items)]
+        decoded = _DecodedInputs(items, sources, self.transform, max_pixels, timeout)
+        loader = torch.utils.data.DataLoader(decoded, batch_size=self.batch_size, num_workers=workers,
+                                             collate_fn=_as_list)
+        for batch in loader:
+            results: dict[int, Prediction] = {}
+            for i, _, reason in batch:
+                if reason is not None:
+                    if errors == "raise":
+                        raise ImageError(sources[i], reason)
+                    results[i] = Prediction(sources[i], [], [], [], error=reason)
+            good = [(i, tensor) for i, tensor, reason in batch if reason is None]
+            if good:
+                self._run(good, sources, topk, results)
+            yield from (results[i] for i, _, _ in batch)
 
     @torch.inference_mode()
     def _run(self, batch, sources, topk, results) -> None:
