@@ -44,6 +44,9 @@ def add_train_parser(sub) -> None:
     g.add_argument("--channels-last", action="store_true")
     g = p.add_argument_group("engine")
     g.add_argument("--patience", type=int, default=d.patience, help="early stopping after N epochs without improvement")
+    g.add_argument("--monitor", choices=["acc", "loss"], default=d.monitor,
+                   help="what makes the best epoch (best.safetensors, --patience): val accuracy, ties broken by "
+                        "lower val loss (default), or val loss")
     g.add_argument("--workers", type=int, default=d.workers, help="data-loading processes")
     g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run")

@@ -62,6 +62,7 @@ class TrainConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     randaugment: int = 0
+    crop: str = "resized"  # scale: random crop at the eval scale | resized: random-resized crop (ImageNet's)
     crop_scale: float = 0.08  # smallest area fraction of the random-resized crop
     hflip: bool = True  # off for images whose mirror image is another class (digits, text)
     random_erasing: float = 0.0
@@ -71,6 +72,7 @@ class TrainConfig:
     grad_accum: int = 1
     channels_last: bool = False
     patience: int = 0  # early stopping: epochs without improvement (0: off)
+    monitor: str = "acc"  # best epoch: acc (ties broken by lower val loss) | loss (ties by higher acc)
     workers: int = 0
     device: str = "auto"
     resume: str | None = None
@@ -109,13 +111,40 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Settings that cannot train, refused in one line before any work."""
+    if cfg.monitor not in ("acc", "loss"):
+        raise ValueError(f"--monitor {cfg.monitor!r}: use acc (val accuracy, ties broken by val loss) or loss")
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the final metrics (also written to OUT/metrics.json)."""
+    check_config(cfg)
     ctx = init_distributed(cfg.device)
     try:
         return _train(cfg, ctx)
     finally:
         ctx.close()
+
+
+@dataclass
+class BestEpoch:
+    """The best validation epoch so far. By accuracy, ties broken by lower
+    loss: on a small validation set accuracy ties often (20 images allow 21
+    values), and keeping the first of equals would keep, say, the linear-probe
+    epoch over the better fine-tuned ones. By loss, ties broken by higher accuracy."""
+    monitor: str = "acc"
+    acc: float = -1.0
+    loss: float = math.inf
+    epoch: int = 0
+
+    def is_improved_by(self, acc: float, loss: float) -> bool:
+        if self.monitor == "loss":
+            return loss < self.loss or (loss == self.loss and acc > self.acc)
+        return acc > self.acc or (acc == self.acc and loss < self.loss)
+
+    def state(self) -> dict:
+        return {"best_acc": self.acc, "best_loss": self.loss, "best_epoch": self.epoch}
 
 
 def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
@@ -126,7 +155,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     classes = split.classes
     pre = _preprocessing(cfg)
     train_set = split.train.with_transform(
-        train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0)))
+        train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0),
+                         cfg.crop))
     val_set = split.val.with_transform(pre.transforms())
 
     _seed_everything(cfg.seed)
@@ -147,14 +177,16 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
 
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
             "convzoo_version": __version__, "config": asdict(cfg)}
-    history, best_acc, start_epoch, stale = [], -1.0, 0, 0
+    history, start_epoch, stale = [], 0, 0
+    best = BestEpoch(cfg.monitor)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
-        history, best_acc, stale = state["history"], state["best_acc"], state["stale"]
+        history, stale = state["history"], state["stale"]
+        best = BestEpoch(cfg.monitor, state["best_acc"], state.get("best_loss", math.inf), state.get("best_epoch", 0))
         start_epoch = state["epoch"] + 1
         ctx.log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
 
@@ -175,21 +207,21 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         if val is not None:
             record.update(val_loss=val["loss"], val_acc=val["accuracy"])
         history.append(record)
-        improved = ctx.broadcast_flag(val is not None and val["accuracy"] > best_acc)
+        improved = ctx.broadcast_flag(val is not None and best.is_improved_by(val["accuracy"], val["loss"]))
         stale = 0 if improved else stale + 1
         if ctx.is_main:
             epoch_meta = dict(meta, epoch=epoch + 1, metrics=record)
             if improved:
-                best_acc = val["accuracy"]
+                best = BestEpoch(cfg.monitor, val["accuracy"], val["loss"], epoch + 1)
                 save_checkpoint(out, "best", eval_model, epoch_meta)
                 _write_report(out, val, classes)
             save_checkpoint(out, "last", eval_model, epoch_meta)
             save_training_state(out / "last.state.pt", {
                 "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                "history": history, "best_acc": best_acc, "stale": stale,
+                "history": history, "stale": stale, **best.state(),
             })
-            _write_metrics(out, history, best_acc)
+            _write_metrics(out, history, best)
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
                     f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
                     f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
@@ -197,7 +229,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
             break
         ctx.barrier()
-    return {"best_val_acc": best_acc, "epochs_run": len(history), "history": history, "out": str(out)}
+    return {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
+            "epochs_run": len(history), "history": history, "out": str(out)}
 
 
 def _make_ema(model: nn.Module, decay: float):
@@ -281,10 +314,11 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
             "images_per_s": seen * ctx.world_size / elapsed, "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
 
 
-def _write_metrics(out: Path, history: list, best_acc: float) -> None:
+def _write_metrics(out: Path, history: list, best: BestEpoch) -> None:
     from ..utils.atomic import write_text_atomic
 
-    write_text_atomic(out / "metrics.json", json.dumps({"best_val_acc": best_acc, "epochs": history}, indent=2))
+    summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor}
+    write_text_atomic(out / "metrics.json", json.dumps({**summary, "epochs": history}, indent=2))
     plot_curves(history, out / "curves.png")
 
 
