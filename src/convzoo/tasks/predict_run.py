@@ -120,10 +120,12 @@ def _run(opts: PredictOptions, checkpoint: str | None, out: Path | None, ctx: Di
     elif not opts.json:
         print(output.table_header(model, weights), flush=True)
 
-    failed = _stream(opts, clf, [sources[i] for i in mine], results, ctx,
-                     bar=opts.progress and ctx.is_main and any(Path(str(s)).is_dir() for s in opts.inputs))
-    if results is not None:
-        results.flush()
+    try:
+        failed = _stream(opts, clf, [sources[i] for i in mine], results, ctx,
+                         bar=opts.progress and ctx.is_main and any(Path(str(s)).is_dir() for s in opts.inputs))
+    finally:  # interrupted too (Ctrl-C, a crash): keep what was computed, for the rerun to skip
+        if results is not None:
+            results.flush()
     failed, total = _sum_over_ranks(ctx, failed, len(mine))
     ctx.barrier()
     if out is not None and ctx.is_main:
