@@ -47,10 +47,10 @@ class PredictOptions:
 def run_predict(opts: PredictOptions) -> int:
     checkpoint = _checkpoint_of(opts)
     out = output.check_format(opts.out) if opts.out else None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and out is None:  # checked before joining the group
+        raise ValueError("under torchrun, predict writes one merged file: give --out FILE.csv or FILE.jsonl")
     ctx = init_distributed(opts.device)
     try:
-        if ctx.world_size > 1 and out is None:
-            raise ValueError("under torchrun, predict writes one merged file: give --out FILE.csv or FILE.jsonl")
         return _run(opts, checkpoint, out, ctx)
     finally:
         ctx.close()
