@@ -75,14 +75,20 @@ def _cmd_eval(args) -> int:
 
     from ..tasks.evaluate import evaluate_checkpoint, format_report
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers)
+    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
+                                  all_images=args.all)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 
 
 def add_eval_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained checkpoint on a labelled image folder or CSV")
+    p = sub.add_parser("eval", help="evaluate a trained checkpoint on a labelled image folder or CSV",
+                       description="Scores images the model did not train on: DATA/val/ if there is one, else the "
+                                   "held-out split recorded in the checkpoint (the --seed and --val-fraction of "
+                                   "training); --all for every image. Lists the misclassified images.")
     p.add_argument("data", help="folder of class sub-folders (or with val/), or a CSV of path,label rows")
+    p.add_argument("--all", action="store_true",
+                   help="every image of DATA (a separate test set; train/ and val/ both if it has them)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

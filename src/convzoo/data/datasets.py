@@ -10,6 +10,8 @@ because training on them would silently learn the wrong task.
 from __future__ import annotations
 
 import csv
+import hashlib
+import os
 import random
 import warnings
 from dataclasses import dataclass
@@ -59,6 +61,22 @@ class DatasetSplit:
     val: ImageDataset
     classes: list[str]
     skipped: list[tuple[str, str]]  # (path, reason) of unreadable images left out
+    held_out: bool = False  # val drawn from the data by (val_fraction, seed), not a val/ folder
+    base: Path | None = None  # what sample paths are recorded relative to (folder root, CSV's folder)
+
+    def val_digest(self) -> str:
+        """A fingerprint of which images are in val (relative paths and labels):
+        `convzoo eval` recomputes it to tell the held-out split of the training
+        data from that of another, or changed, dataset."""
+        return samples_digest(self.val.samples, self.base)
+
+
+def samples_digest(samples: Sequence[Sample], base: Path | None) -> str:
+    digest = hashlib.sha256()
+    for s in samples:
+        path = os.path.relpath(s.path, base) if base is not None else str(s.path)
+        digest.update(f"{Path(path).as_posix()}\t{s.label}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv_root: str | Path | None = None) -> DatasetSplit:
@@ -73,12 +91,15 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"dataset not found: {root}")
+    held_out, base = True, root
     if root.is_file():
-        samples, classes = _read_csv(root, Path(csv_root) if csv_root else root.parent)
+        base = Path(csv_root) if csv_root else root.parent
+        samples, classes = _read_csv(root, base)
         train, val = _stratified_split(samples, val_fraction, seed)
     elif (root / "train").is_dir() and (root / "val").is_dir():
         train, classes = _read_folder(root / "train")
         val, _ = _read_folder(root / "val", classes)
+        held_out = False
     else:
         samples, classes = _read_folder(root)
         train, val = _stratified_split(samples, val_fraction, seed)
@@ -88,26 +109,32 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     _warn_skipped(skipped)
     if not train or not val:
         raise DatasetError(f"{root}: no readable images left for {'training' if not train else 'validation'}")
-    return DatasetSplit(ImageDataset(train, classes), ImageDataset(val, classes), classes, skipped)
+    return DatasetSplit(ImageDataset(train, classes), ImageDataset(val, classes), classes, skipped, held_out, base)
 
 
-def load_eval_dataset(root: str | Path, classes: Sequence[str]) -> ImageDataset:
-    """All images of a labelled folder (its val/ part when it has one) or CSV,
-    labelled with a trained model's `classes` (every class found must be one of them)."""
+def load_eval_dataset(root: str | Path, classes: Sequence[str], everything: bool = False) -> ImageDataset:
+    """The images of a labelled folder or CSV, labelled with a trained model's
+    `classes` (every class found must be one of them): a folder's val/ part when
+    it has one, else all of it; with `everything`, its train/ part too."""
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"dataset not found: {root}")
     if root.is_file():
         samples, found = _read_csv(root, root.parent, require_two=False)
+        samples = [(s, found) for s in samples]
     else:
-        folder = root / "val" if (root / "val").is_dir() else root
-        found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-        samples, found = _read_folder(folder, found)
-    unknown = sorted(set(found) - set(classes))
+        folders = [root / "val"] if (root / "val").is_dir() else [root]
+        if everything and (root / "val").is_dir() and (root / "train").is_dir():
+            folders.insert(0, root / "train")
+        samples = []
+        for folder in folders:
+            found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+            samples += [(s, found) for s in _read_folder(folder, found)[0]]
+    unknown = sorted({found[s.label] for s, found in samples} - set(classes))
     if unknown:
         raise DatasetError(f"{root}: classes {unknown} are not among the model's classes {list(classes)}")
     index = {c: i for i, c in enumerate(classes)}
-    samples = [Sample(s.path, index[found[s.label]]) for s in samples]
+    samples = [Sample(s.path, index[found[s.label]]) for s, found in samples]
     samples, skipped = _drop_unreadable(samples)
     _warn_skipped(skipped)
     return ImageDataset(samples, classes)
@@ -195,4 +222,5 @@ def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
         warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=3)
 
 
-__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "load_dataset", "load_eval_dataset"]
+__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "load_dataset", "load_eval_dataset",
+           "samples_digest"]

@@ -1,5 +1,14 @@
-"""Evaluation: accuracy, per-class precision/recall/F1, confusion matrix."""
+"""Evaluation: accuracy, per-class precision/recall/F1, confusion matrix, and
+the misclassified images (path, true class, predicted class, confidence).
+
+`evaluate_checkpoint` evaluates images the model did not train on: a folder's
+val/ part, or else the held-out split the checkpoint's sidecar records (seed,
+fraction), redrawn exactly as training drew it; `all_images` for every image.
+"""
 from __future__ import annotations
+
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -16,31 +25,78 @@ def evaluate_model(model: nn.Module, dataset, classes: list[str], batch_size: in
     model.eval()
     n = len(classes)
     confusion = torch.zeros(n, n, dtype=torch.long)
-    total_loss, seen = 0.0, 0
+    total_loss, seen, misclassified = 0.0, 0, []
+    # In loader order (no shuffling), so the k-th prediction is the k-th sample.
+    paths = [str(s.path) for s in dataset.samples] if hasattr(dataset, "samples") else None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
         x = x.to(device)
         logits = model(x).float().cpu()
         total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         pred = logits.argmax(1)
+        confidence = logits.softmax(1).gather(1, pred[:, None])[:, 0]
         confusion += torch.bincount(y * n + pred, minlength=n * n).reshape(n, n)
+        for j in (pred != y).nonzero()[:, 0].tolist():
+            misclassified.append({"path": paths[seen + j] if paths else f"#{seen + j}", "true": classes[y[j]],
+                                  "predicted": classes[pred[j]], "confidence": round(confidence[j].item(), 4)})
         seen += y.shape[0]
     model.train(was_training)
-    return summarize(confusion, classes, total_loss / max(seen, 1))
+    metrics = summarize(confusion, classes, total_loss / max(seen, 1))
+    # Most confident mistakes first: label errors in the data tend to be there.
+    metrics["misclassified"] = sorted(misclassified, key=lambda m: -m["confidence"])
+    return metrics
 
 
 def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "auto", workers: int = 0,
-                        progress: bool = True) -> dict:
+                        progress: bool = True, all_images: bool = False) -> dict:
     """Metrics of a `convzoo train` checkpoint on a labelled folder or CSV
-    (its class names and preprocessing come from the checkpoint)."""
-    from ..data.datasets import load_eval_dataset
+    (its class names and preprocessing come from the checkpoint): on DATA/val/
+    if there is one, else on the held-out split recorded at training (so that a
+    score is never taken on training images); with `all_images`, on every image.
+    `metrics["evaluated"]` says which."""
     from .checkpoint import load_checkpoint, preprocessing_of
     from .classify import resolve_device
 
     model, meta = load_checkpoint(checkpoint)
     dev = resolve_device(device)
-    dataset = load_eval_dataset(data, meta["classes"]).with_transform(preprocessing_of(meta).transforms())
-    return evaluate_model(model.to(dev), dataset, meta["classes"], batch_size, dev, workers, progress)
+    dataset, evaluated = images_to_evaluate(data, meta, all_images)
+    dataset = dataset.with_transform(preprocessing_of(meta).transforms())
+    metrics = evaluate_model(model.to(dev), dataset, meta["classes"], batch_size, dev, workers, progress)
+    return {"evaluated": evaluated, **metrics}
+
+
+def images_to_evaluate(data, meta: dict, all_images: bool = False):
+    """(dataset, description) of the images `convzoo eval` scores; see evaluate_checkpoint."""
+    from ..data.datasets import DatasetError, load_dataset, load_eval_dataset
+
+    root, classes = Path(data), meta["classes"]
+    record = meta.get("split") or _split_from_config(meta.get("config", {}))
+    held_out = root.exists() and not (root / "val").is_dir() and not all_images and record.get("held_out")
+    if not held_out:
+        if record.get("held_out") is None and not all_images and not (root / "val").is_dir():
+            warnings.warn(f"the checkpoint records no held-out split: evaluating every image of {root}, training "
+                          f"images included if it is the training data (--all says that is intended)", stacklevel=2)
+        dataset = load_eval_dataset(root, classes, everything=all_images)
+        part = "all" if all_images or not (root / "val").is_dir() else "val/"
+        return dataset, {"data": str(root), "images": part, "count": len(dataset)}
+    fraction, seed = record["val_fraction"], record["seed"]
+    split = load_dataset(root, fraction, seed)
+    if split.classes != list(classes):
+        raise DatasetError(f"{root}: classes {split.classes} are not the checkpoint's {list(classes)}, so it is not the "
+                           f"data it was trained on and has no held-out split: pass --all to evaluate every image")
+    if record.get("val_digest") and split.val_digest() != record["val_digest"]:
+        warnings.warn(f"{root}: its held-out split (seed {seed}, fraction {fraction}) is not the one this checkpoint "
+                      f"was validated on (different or changed images); for a separate test set pass --all", stacklevel=2)
+    return split.val, {"data": str(root), "images": "held-out", "seed": seed, "val_fraction": fraction,
+                       "count": len(split.val)}
+
+
+def _split_from_config(config: dict) -> dict:
+    """Checkpoints from before the sidecar's "split": the config's (seed,
+    val_fraction) drew the held-out split whenever DATA had no val/ folder."""
+    if "val_fraction" in config and "seed" in config:
+        return {"held_out": True, "val_fraction": config["val_fraction"], "seed": config["seed"]}
+    return {}
 
 
 def summarize(confusion: torch.Tensor, classes: list[str], loss: float | None = None) -> dict:
@@ -64,11 +120,40 @@ def summarize(confusion: torch.Tensor, classes: list[str], loss: float | None = 
     }
 
 
-def format_report(metrics: dict) -> str:
-    lines = [f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}", "",
-             f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
+def format_report(metrics: dict, max_misclassified: int = 20) -> str:
+    lines = []
+    if "evaluated" in metrics:
+        lines += [describe_evaluated(metrics["evaluated"]), ""]
+    lines += [f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}", "",
+              f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
     for name, m in metrics["per_class"].items():
         lines.append(f"{name:<24} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['support']:>8}")
     lines += ["", "confusion matrix (rows: true, columns: predicted)"]
-    lines += [" ".join(f"{v:>5}" for v in row) for row in metrics["confusion_matrix"]]
+    lines += format_confusion_matrix(metrics["confusion_matrix"], metrics["classes"])
+    wrong = metrics.get("misclassified", [])
+    if wrong:
+        lines += ["", f"misclassified ({len(wrong)}, most confident first)",
+                  f"{'true':<16} {'predicted':<16} {'confidence':>10}  path"]
+        lines += [f"{m['true']:<16} {m['predicted']:<16} {m['confidence']:>10.3f}  {m['path']}"
+                  for m in wrong[:max_misclassified]]
+        if len(wrong) > max_misclassified:
+            lines.append(f"... and {len(wrong) - max_misclassified} more (--json lists them all)")
     return "\n".join(lines)
+
+
+def describe_evaluated(evaluated: dict) -> str:
+    what = {"held-out": f"the held-out split (seed {evaluated.get('seed')}, val fraction {evaluated.get('val_fraction')},"
+                        f" as in training; --all for every image)",
+            "val/": "its val/ folder", "all": "every image"}[evaluated["images"]]
+    return f"evaluated {evaluated['count']} images of {evaluated['data']}: {what}"
+
+
+def format_confusion_matrix(matrix: list[list[int]], classes: list[str], max_label: int = 12) -> list[str]:
+    """Rows: true class, columns: predicted class, each labelled (names cut to `max_label`)."""
+    labels = [c if len(c) <= max_label else c[:max_label - 1] + "~" for c in classes]
+    corner = "true \\ pred"
+    row_width = max(len(corner), *(len(label) for label in labels))
+    width = max(5, *(len(label) for label in labels), *(len(str(v)) for row in matrix for v in row))
+    lines = [f"{corner:<{row_width}} " + " ".join(f"{label:>{width}}" for label in labels)]
+    lines += [f"{label:<{row_width}} " + " ".join(f"{v:>{width}}" for v in row) for label, row in zip(labels, matrix)]
+    return lines

@@ -176,7 +176,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
 
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
-            "convzoo_version": __version__, "config": asdict(cfg)}
+            "convzoo_version": __version__, "config": asdict(cfg), "split": _split_record(split, cfg)}
     history, start_epoch, stale = [], 0, 0
     best = BestEpoch(cfg.monitor)
     if state is not None:
@@ -231,6 +231,15 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         ctx.barrier()
     return {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
             "epochs_run": len(history), "history": history, "out": str(out)}
+
+
+def _split_record(split, cfg: TrainConfig) -> dict:
+    """Which images validated this run, for `convzoo eval` to evaluate the same
+    held-out images (never the training ones) when given the same data."""
+    if not split.held_out:
+        return {"held_out": False, "val_images": len(split.val)}
+    return {"held_out": True, "val_fraction": cfg.val_fraction, "seed": cfg.seed, "val_images": len(split.val),
+            "val_digest": split.val_digest()}
 
 
 def _make_ema(model: nn.Module, decay: float):
