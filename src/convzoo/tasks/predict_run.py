@@ -145,14 +145,17 @@ def _stream(opts: PredictOptions, clf: Classifier, items: list, results, ctx: Di
     with tqdm(total=len(items), unit="img", file=sys.stderr, disable=not bar, dynamic_ncols=True) as progress:
         # tqdm.write keeps the bar below the printed lines instead of tearing through them.
         def say(text: str, file) -> None:
-            tqdm.write(text, file=file) if bar else print(text, file=file, flush=True)
+            if bar:
+                tqdm.write(text, file=file)
+            else:
+                print(text, file=file, flush=True)
 
         for pred in clf.predict_iter(items, opts.topk, errors="report", workers=workers,
                                      max_pixels=opts.max_pixels, timeout=opts.timeout):
             record = output.prediction_record(pred, clf.model_name, clf.weights_name)
             if pred.error:
                 failed += 1
-                say(f"convzoo: error: {pred.source}: {pred.error}", sys.stderr)
+                say(f"convzoo: error: {pred.source}: {' '.join(pred.error.split())}", sys.stderr)  # one line
             if results is not None:
                 results.add(record)
             elif opts.json:
