@@ -8,6 +8,7 @@ photo stored sideways is classified upright), transparency on white.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import threading
@@ -55,6 +56,7 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in _readable_extensions()
 
 
+@functools.lru_cache(maxsize=1)
 def _readable_extensions() -> frozenset[str]:
     # registered_extensions() also lists save-only formats (.pdf): keep those PIL can open.
     return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
