@@ -112,13 +112,19 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):
 
 def test_torchrun_two_processes(tiny, tmp_path):
     out = tmp_path / "ddp"
+    data = tmp_path / "data"
+    shutil.copytree(tiny, data)
+    (data / "2" / "broken.png").write_bytes(b"\x89PNG not really")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", CONVZOO, "train", str(tiny),
+    proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", CONVZOO, "train", str(data),
                            "--model", "resnet18", "--weights", "none", "--epochs", "1", "--batch-size", "4",
                            "--image-size", "32", "--out", str(out), "--no-progress"],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stderr
+    # One summary and one warning for the run, from rank 0, not one per process.
+    assert len(proc.stdout.strip().splitlines()) == 1 and json.loads(proc.stdout)["epochs_run"] == 1
+    assert proc.stderr.count("convzoo: warning: 1 unreadable images left out") == 1, proc.stderr[-3000:]
     assert main(["eval", str(tiny), "--checkpoint", str(out / "best.safetensors")]) == 0
     assert main(["predict", str(tiny / "0"), "--checkpoint", str(out / "best.safetensors")]) == 0
 

@@ -1,6 +1,25 @@
 """`convzoo train` and `convzoo eval`: fine-tune on your images, evaluate a checkpoint."""
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+
+
+@contextmanager
+def one_line_warnings():
+    """Warnings as one `convzoo: warning: ...` line on stderr, from rank 0 only
+    under torchrun: not Python's `file:line: UserWarning: ...` and source line.
+    (The library keeps raising ordinary warnings, for Python callers to filter.)"""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"convzoo: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
 
 def add_train_parser(sub) -> None:
     from ..tasks.train import TrainConfig
@@ -14,7 +33,10 @@ def add_train_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--image-size", type=int, default=None, help="crop size (default: the weights' own)")
-    p.add_argument("--out", default=d.out, help="output folder: checkpoints, metrics.json, plots")
+    p.add_argument("--out", default=d.out, help="output folder: checkpoints, metrics.json, plots; one that already "
+                                                "holds a run is refused (nothing is lost by a reused name) unless "
+                                                "--overwrite or --resume")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held out when there is no val/ folder")
     p.add_argument("--seed", type=int, default=d.seed)
     g = p.add_argument_group("transfer learning")
@@ -49,7 +71,7 @@ def add_train_parser(sub) -> None:
                         "lower val loss (default), or val loss")
     g.add_argument("--workers", type=int, default=d.workers, help="data-loading processes")
     g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
-    g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run")
+    g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run (continues in OUT)")
     g.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=_cmd_train)
 
@@ -64,9 +86,10 @@ def _cmd_train(args) -> int:
     cfg.progress = not args.no_progress
     if str(cfg.weights).lower() == "none":
         cfg.weights = None
-    result = train(cfg)
-    if result.get("rank", 0) == 0:
-        print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+    with one_line_warnings():
+        result = train(cfg)
+    if result["rank"] == 0:  # under torchrun, one summary: rank 0's
+        print(json.dumps({k: v for k, v in result.items() if k not in ("history", "rank")}))
     return 0
 
 
@@ -75,8 +98,9 @@ def _cmd_eval(args) -> int:
 
     from ..tasks.evaluate import evaluate_checkpoint, format_report
 
-    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
-                                  all_images=args.all)
+    with one_line_warnings():
+        metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
+                                      all_images=args.all)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 

@@ -15,6 +15,7 @@ import json
 import math
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class TrainConfig:
     channels_last: bool = False
     patience: int = 0  # early stopping: epochs without improvement (0: off)
     monitor: str = "acc"  # best epoch: acc (ties broken by lower val loss) | loss (ties by higher acc)
+    overwrite: bool = False  # replace a run already in `out` (else refused, so no run is lost by a typo)
     workers: int = 0
     device: str = "auto"
     resume: str | None = None
@@ -111,14 +113,35 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
+# What a run writes in its --out folder; one of them there means a run is there.
+RUN_FILES = ("best.safetensors", "best.json", "last.safetensors", "last.json", "last.state.pt", "metrics.json",
+             "curves.png", "confusion_matrix.png", "val_report.json")
+
+
 def check_config(cfg: TrainConfig) -> None:
     """Settings that cannot train, refused in one line before any work."""
+    for name in ("epochs", "batch_size", "grad_accum"):
+        if getattr(cfg, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {getattr(cfg, name)}: must be at least 1")
     if cfg.monitor not in ("acc", "loss"):
         raise ValueError(f"--monitor {cfg.monitor!r}: use acc (val accuracy, ties broken by val loss) or loss")
+    existing = [name for name in RUN_FILES if (Path(cfg.out) / name).exists()]
+    if existing and not cfg.resume and not cfg.overwrite:
+        raise ValueError(f"--out {cfg.out} already holds a run ({', '.join(existing[:3])}): pass --overwrite to "
+                         f"replace it, --resume {Path(cfg.out) / 'last.state.pt'} to continue it, or another --out")
+
+
+def _clear_previous_run(out: Path) -> None:
+    """--overwrite: the old run's files go first, so none of them (a better old
+    best.safetensors, its report) is mistaken for the new run's."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def train(cfg: TrainConfig) -> dict:
-    """Run training; returns the final metrics (also written to OUT/metrics.json)."""
+    """Run training; returns the final metrics (also written to OUT/metrics.json),
+    and "rank": under torchrun every process returns, only rank 0's is the run's."""
     check_config(cfg)
     ctx = init_distributed(cfg.device)
     try:
@@ -151,7 +174,12 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     out = Path(cfg.out)
     # Read (and vet) the resume state first: a refused file stops before any work.
     state = load_training_state(cfg.resume) if cfg.resume else None
-    split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    with warnings.catch_warnings():
+        if not ctx.is_main:  # every process reads the data; one is enough to warn about it
+            warnings.simplefilter("ignore")
+        split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+    if cfg.overwrite and not cfg.resume and ctx.is_main:
+        _clear_previous_run(out)
     classes = split.classes
     pre = _preprocessing(cfg)
     train_set = split.train.with_transform(
@@ -166,7 +194,9 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
-    steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * ctx.world_size) / cfg.grad_accum)
+    # Optimizer steps an epoch really makes (the loader drops a last partial batch;
+    # a partial accumulation is not stepped), so the cosine schedule ends at the last step.
+    steps_per_epoch = max(1, len(_train_loader(train_set, cfg, ctx, 0)) // cfg.grad_accum)
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     scheduler = cosine_with_warmup(optimizer, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch))
@@ -223,13 +253,13 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             })
             _write_metrics(out, history, best)
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
-                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
+                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} | lr {stats['lr']:.2e}"
                     f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
         if cfg.patience and ctx.broadcast_flag(stale >= cfg.patience):
             ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
             break
         ctx.barrier()
-    return {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
+    return {"rank": ctx.rank, "best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
             "epochs_run": len(history), "history": history, "out": str(out)}
 
 
@@ -284,6 +314,7 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
 
     model.train()
     total_loss, correct, seen, step = 0.0, 0, 0, 0
+    lr_used = optimizer.param_groups[0]["lr"]  # the head's LR (layer decay scales the others down)
     start = time.perf_counter()
     bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}"
                + (f" ({frozen} stages frozen)" if frozen else ""), disable=not (cfg.progress and ctx.is_main),
@@ -300,6 +331,7 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
             loss, logits = loss_and_logits(wrapped(x), target, criterion, model.aux_loss_weight)
         scaler.scale(loss / cfg.grad_accum).backward()
         if (i + 1) % cfg.grad_accum == 0:
+            lr_used = optimizer.param_groups[0]["lr"]  # read before scheduler.step() sets the next step's
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -312,7 +344,7 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
         seen += y.shape[0]
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                        img_s=f"{seen * ctx.world_size / elapsed:.1f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                        img_s=f"{seen * ctx.world_size / elapsed:.1f}", lr=f"{lr_used:.2e}")
         if (i + 1) % cfg.grad_accum == 0:
             bar.update(1)
         if step >= steps_per_epoch:
@@ -320,7 +352,7 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
     bar.close()
     elapsed = time.perf_counter() - start
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
-            "images_per_s": seen * ctx.world_size / elapsed, "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
+            "images_per_s": seen * ctx.world_size / elapsed, "lr": lr_used, "seconds": elapsed}
 
 
 def _write_metrics(out: Path, history: list, best: BestEpoch) -> None:
