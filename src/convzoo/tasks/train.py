@@ -251,7 +251,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                 "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                 "history": history, "stale": stale, **best.state(),
             })
-            _write_metrics(out, history, best)
+            _write_metrics(out, history, best, n_stages)
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
                     f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} | lr {stats['lr']:.2e}"
                     f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
@@ -355,12 +355,12 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
             "images_per_s": seen * ctx.world_size / elapsed, "lr": lr_used, "seconds": elapsed}
 
 
-def _write_metrics(out: Path, history: list, best: BestEpoch) -> None:
+def _write_metrics(out: Path, history: list, best: BestEpoch, n_stages: int) -> None:
     from ..utils.atomic import write_text_atomic
 
     summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor}
     write_text_atomic(out / "metrics.json", json.dumps({**summary, "epochs": history}, indent=2))
-    plot_curves(history, out / "curves.png")
+    plot_curves(history, out / "curves.png", best.epoch, n_stages)
 
 
 def _write_report(out: Path, val: dict, classes: list[str]) -> None:
