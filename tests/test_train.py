@@ -186,7 +186,7 @@ def test_finetune_efficientnet_lite0_on_mnist_reaches_95_percent(tmp_path):
     start = time.perf_counter()
     result = train(TrainConfig(data=str(data), model="efficientnet_lite0", weights="DEFAULT", out=str(tmp_path / "run"),
                                epochs=3, probe_epochs=1, batch_size=64, image_size=64, lr=1e-3, weight_decay=0.01,
-                               warmup_epochs=0.2, crop_scale=0.5, hflip=False, seed=0, progress=False))
+                               warmup_epochs=0.2, hflip=False, seed=0, progress=False))
     minutes = (time.perf_counter() - start) / 60
     print(f"MNIST fine-tune: best val acc {result['best_val_acc']:.4f} in {minutes:.1f} min")
     assert result["best_val_acc"] >= 0.95

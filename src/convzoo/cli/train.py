@@ -55,8 +55,11 @@ def add_train_parser(sub) -> None:
     g.add_argument("--mixup", type=float, default=d.mixup, help="Mixup alpha (0: off)")
     g.add_argument("--cutmix", type=float, default=d.cutmix, help="CutMix alpha (0: off)")
     g.add_argument("--randaugment", type=int, default=d.randaugment, help="RandAugment magnitude (0: off)")
+    g.add_argument("--crop", choices=["scale", "resized"], default=d.crop,
+                   help="scale: random crop at the evaluation scale (keeps small defects and textures as they are "
+                        "at test time); resized: ImageNet's random-resized crop (zooms in up to 3.5x)")
     g.add_argument("--crop-scale", type=float, default=d.crop_scale,
-                   help="smallest area fraction kept by the random-resized crop (default 0.08)")
+                   help="smallest area fraction kept by the random-resized crop (with --crop resized)")
     g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random horizontal flips (digits, text)")
     g.add_argument("--random-erasing", type=float, default=d.random_erasing, help="Random Erasing probability")
     g.add_argument("--drop-path-rate", type=float, default=d.drop_path_rate, help="stochastic depth")

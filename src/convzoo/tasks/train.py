@@ -63,8 +63,11 @@ class TrainConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     randaugment: int = 0
-    crop: str = "resized"  # scale: random crop at the eval scale | resized: random-resized crop (ImageNet's)
-    crop_scale: float = 0.08  # smallest area fraction of the random-resized crop
+    # Transfer default: a random crop at the evaluation scale (data/transforms.py
+    # says why); "resized" is ImageNet-from-scratch's random-resized crop, from
+    # `crop_scale` of the area. benchmarks/transfer_recipe.py compares the two.
+    crop: str = "scale"  # scale | resized
+    crop_scale: float = 0.08  # smallest area fraction of the random-resized crop (crop="resized")
     hflip: bool = True  # off for images whose mirror image is another class (digits, text)
     random_erasing: float = 0.0
     drop_path_rate: float = 0.0
