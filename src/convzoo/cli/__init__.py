@@ -7,7 +7,10 @@ errors into one line on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
+from contextlib import contextmanager
 
 from ..version import __version__
 from . import catalog, predict, train
@@ -50,10 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def one_line_warnings():
+    """Warnings as one `convzoo: warning: ...` line on stderr, from rank 0 only
+    under torchrun: not Python's `file:line: UserWarning: ...` and source line.
+    (The library keeps raising ordinary warnings, for Python callers to filter.)"""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"convzoo: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with one_line_warnings():
+            return args.run(args)
     except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
         # Library errors are written to be read: one line, the problem and the fix.
         print(f"convzoo: error: {exc}", file=sys.stderr)

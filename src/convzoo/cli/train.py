@@ -1,24 +1,6 @@
 """`convzoo train` and `convzoo eval`: fine-tune on your images, evaluate a checkpoint."""
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from contextlib import contextmanager
-
-
-@contextmanager
-def one_line_warnings():
-    """Warnings as one `convzoo: warning: ...` line on stderr, from rank 0 only
-    under torchrun: not Python's `file:line: UserWarning: ...` and source line.
-    (The library keeps raising ordinary warnings, for Python callers to filter.)"""
-    def show(message, category, filename, lineno, file=None, line=None):
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(f"convzoo: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-
-    with warnings.catch_warnings():
-        warnings.showwarning = show
-        yield
 
 
 def add_train_parser(sub) -> None:
@@ -89,8 +71,7 @@ def _cmd_train(args) -> int:
     cfg.progress = not args.no_progress
     if str(cfg.weights).lower() == "none":
         cfg.weights = None
-    with one_line_warnings():
-        result = train(cfg)
+    result = train(cfg)
     if result["rank"] == 0:  # under torchrun, one summary: rank 0's
         print(json.dumps({k: v for k, v in result.items() if k not in ("history", "rank")}))
     return 0
@@ -101,9 +82,8 @@ def _cmd_eval(args) -> int:
 
     from ..tasks.evaluate import evaluate_checkpoint, format_report
 
-    with one_line_warnings():
-        metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
-                                      all_images=args.all)
+    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
+                                  all_images=args.all)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 
