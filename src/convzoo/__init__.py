@@ -18,6 +18,7 @@ from .weights import Weights, WeightsMismatchError, load_weights, register_conve
 from .factory import get_model, get_weights, list_models, model_info
 from .tasks.classify import Classifier
 from .tasks.evaluate import evaluate_checkpoint
+from .tasks.optimize import OptimizedModel, optimize
 from .tasks.train import TrainConfig, train
 
 
@@ -25,6 +26,7 @@ __all__ = [
     "Classifier",
     "ConvNet",
     "ModelInfo",
+    "OptimizedModel",
     "Paper",
     "Preprocessing",
     "StageInfo",
@@ -38,6 +40,7 @@ __all__ = [
     "list_models",
     "load_weights",
     "model_info",
+    "optimize",
     "register_converter",
     "register_model",
     "register_weights",

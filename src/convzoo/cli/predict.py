@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..tasks.optimize import PRECISIONS, RUNTIMES
+
 
 def add_parser(sub) -> None:
     from ..data.images import DEFAULT_MAX_PIXELS
@@ -29,6 +31,11 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
                    help=f"seconds to wait for a URL to answer (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                   help="what runs the model: eager PyTorch, ONNX Runtime or OpenVINO (the last two are extras: "
+                        "pip install 'convzoo[onnx]' / 'convzoo[openvino]')")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: about half the work on CPUs with AVX-512 bf16 or AMX; fp16: GPU only")
     p.set_defaults(run=_cmd_predict)
 
 
@@ -72,4 +79,5 @@ def _cmd_predict(args) -> int:
     return run_predict(PredictOptions(
         inputs=args.images, model=args.model, weights=args.weights, checkpoint=args.checkpoint, topk=args.topk,
         batch_size=args.batch_size, device=args.device, json=args.json, out=args.out, workers=args.workers,
-        max_pixels=args.max_pixels, timeout=args.timeout, progress=args.progress))
+        max_pixels=args.max_pixels, timeout=args.timeout, progress=args.progress, runtime=args.runtime,
+        precision=args.precision))

@@ -11,6 +11,7 @@ from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.preprocessing import Preprocessing, imagenet_categories
 from ..data.sources import DEFAULT_TIMEOUT, describe, load_input
 from ..factory import default_preprocessing, get_model
+from .optimize import optimize
 
 
 @dataclass
@@ -75,18 +76,26 @@ class Classifier:
         batch_size: int = 32,
         preprocessing: Preprocessing | None = None,
         categories: Sequence[str] | None = None,
+        runtime: str = "torch",
+        precision: str = "fp32",
     ):
+        """runtime/precision: what runs the model (tasks/optimize.py): "torch"
+        (eager, fp32 unless asked), "onnxruntime" or "openvino"."""
         model = get_model(model_name, weights=weights)
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
-        self._setup(model, device, batch_size, preprocessing, categories)
+        self._setup(model, device, batch_size, preprocessing, categories, runtime, precision)
         self.model_name = model_name
         # What results name as the weights: the resolved tag ("DEFAULT" -> IMAGENET1K_V2), a file, or none.
         self.weights_name = spec.tag if spec else (str(weights) if weights else "none")
 
-    def _setup(self, model, device, batch_size, preprocessing, categories) -> None:
+    def _setup(self, model, device, batch_size, preprocessing, categories, runtime="torch", precision="fp32") -> None:
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
+        # Plain fp32 eager stays the model itself; anything else goes through optimize().
+        self._forward = self.model if (runtime, precision) == ("torch", "fp32") else optimize(
+            self.model, runtime=runtime, precision=precision, input_size=preprocessing.crop_size)
+        self.runtime, self.precision = runtime, precision
         self.preprocessing = preprocessing
         self.transform = preprocessing.transforms()
         n = self.model.num_classes
@@ -97,14 +106,15 @@ class Classifier:
         self.batch_size = batch_size
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32) -> "Classifier":
+    def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, runtime: str = "torch",
+                        precision: str = "fp32") -> "Classifier":
         """A classifier from a `convzoo train` checkpoint: its model, class names
         and preprocessing come from the checkpoint's JSON sidecar."""
         from .checkpoint import load_checkpoint, preprocessing_of
 
         model, meta = load_checkpoint(checkpoint)
         self = cls.__new__(cls)
-        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"])
+        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"], runtime, precision)
         self.model_name = meta["model"]
         self.weights_name = str(Path(checkpoint))
         return self
@@ -147,7 +157,7 @@ class Classifier:
     @torch.inference_mode()
     def _run(self, batch, sources, topk, results) -> None:
         x = torch.stack([t for _, t in batch]).to(self.device)
-        probs = self.model(x).float().softmax(dim=1)
+        probs = self._forward(x).float().softmax(dim=1)
         top_p, top_i = probs.topk(topk, dim=1)
         for (i, _), p, idx in zip(batch, top_p.tolist(), top_i.tolist()):
             results[i] = Prediction(sources[i], [self.categories[j] for j in idx], idx, p)

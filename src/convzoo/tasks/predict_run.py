@@ -42,6 +42,8 @@ class PredictOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     timeout: float = DEFAULT_TIMEOUT
     progress: bool = True
+    runtime: str = "torch"
+    precision: str = "fp32"
 
 
 def run_predict(opts: PredictOptions) -> int:
@@ -88,10 +90,11 @@ def _is_convzoo_checkpoint(weights: str) -> bool:
 
 def _classifier(opts: PredictOptions, checkpoint: str | None, device: str) -> Classifier:
     if checkpoint:
-        return Classifier.from_checkpoint(checkpoint, device=device, batch_size=opts.batch_size)
+        return Classifier.from_checkpoint(checkpoint, device=device, batch_size=opts.batch_size,
+                                          runtime=opts.runtime, precision=opts.precision)
     weights = opts.weights or "DEFAULT"
     return Classifier(opts.model or DEFAULT_MODEL, weights=None if weights.lower() == "none" else weights,
-                      device=device, batch_size=opts.batch_size)
+                      device=device, batch_size=opts.batch_size, runtime=opts.runtime, precision=opts.precision)
 
 
 def _run(opts: PredictOptions, checkpoint: str | None, out: Path | None, ctx: DistContext) -> int:
