@@ -86,3 +86,25 @@ def test_a_missing_runtime_names_its_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     with pytest.raises(ValueError, match=r"pip install 'convzoo\[openvino\]'"):
         cz.optimize(cz.get_model("resnet18"), runtime="openvino")
+
+
+# Random-init SE-ResNet-152's logits reach ~5e3 and both runtimes differ from
+# eager by 44% of that: not yet known whether the init's scale or a real
+# difference is to blame (issue 12). Every other model passes.
+_NOT_YET = pytest.mark.xfail(strict=True, reason="seresnet152 at random init: runtimes differ by 44%, under study")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_NOT_YET) if n == "seresnet152" else n
+                                  for n in cz.list_models()])
+def test_every_model_runs_in_fp32_through(name, runtime):
+    """The issue-12 matrix: every registered model, fp32 within 1e-3 relative
+    of eager, at its own input size (batch 2)."""
+    torch.manual_seed(0)
+    model = cz.get_model(name).eval()
+    size = cz.model_info(name).input_size
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        expected = model(x)
+    assert _relative_error(cz.optimize(model, runtime=runtime, input_size=size)(x), expected) <= 1e-3
