@@ -1,6 +1,6 @@
 """convzoo.optimize: the same model run by eager torch (channels_last, bf16),
 ONNX Runtime and OpenVINO, with the answers kept."""
-import builtins
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,25 +67,29 @@ def test_classifier_and_cli_take_a_runtime(capsys):
 
 def test_bad_choices_are_one_line_errors():
     model = cz.get_model("resnet18")
-    with pytest.raises(ValueError, match="unknown runtime 'tensorrt': use one of torch, onnxruntime, openvino"):
+    with pytest.raises(ValueError, match="unknown runtime 'tensorrt': use one of auto, torch, onnxruntime, openvino"):
         cz.optimize(model, runtime="tensorrt")
     with pytest.raises(ValueError, match="fp16 runs on a GPU"):
         cz.optimize(model, precision="fp16")
     with pytest.raises(ValueError, match="compile=True is for runtime='torch'"):
         cz.optimize(model, runtime="openvino", compile=True)
+    with pytest.raises(ValueError, match="int8 needs calibration images"):
+        cz.optimize(model, runtime="openvino", precision="int8")
+    with pytest.raises(ValueError, match="runs fp32 here"):
+        cz.optimize(model, runtime="onnxruntime", precision="int8", calibration=torch.zeros(2, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"calibration: expected images \(C, H, W\)"):
+        cz.optimize(model, runtime="openvino", precision="int8", calibration=torch.zeros(3, 32))
 
 
-def test_a_missing_runtime_names_its_extra(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_openvino(name, *args, **kwargs):
-        if name == "openvino":
-            raise ImportError("No module named 'openvino'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_openvino)
-    with pytest.raises(ValueError, match=r"pip install 'convzoo\[openvino\]'"):
-        cz.optimize(cz.get_model("resnet18"), runtime="openvino")
+@pytest.mark.parametrize("module, runtime, precision, extra", [("openvino", "openvino", "fp32", "openvino"),
+                                                                ("nncf", "openvino", "int8", "openvino"),
+                                                                ("onnxruntime", "onnxruntime", "fp32", "onnx"),
+                                                                ("torchao", "torch", "int8", "int8")])
+def test_a_missing_runtime_names_its_extra(monkeypatch, module, runtime, precision, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # what an uninstalled package looks like to import
+    with pytest.raises(ValueError, match=rf"needs the optional dependency '{module}': pip install 'convzoo\[{extra}\]'"):
+        cz.optimize(cz.get_model("resnet18"), runtime=runtime, precision=precision,
+                    calibration=torch.zeros(2, 3, 32, 32), input_size=32)
 
 
 # Random-init SE-ResNet-152's logits reach ~5e3 and both runtimes differ from

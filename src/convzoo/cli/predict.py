@@ -31,12 +31,36 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
                    help=f"seconds to wait for a URL to answer (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
-                   help="what runs the model: eager PyTorch, ONNX Runtime or OpenVINO (the last two are extras: "
-                        "pip install 'convzoo[onnx]' / 'convzoo[openvino]')")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: about half the work on CPUs with AVX-512 bf16 or AMX; fp16: GPU only")
+    add_runtime_options(p)
     p.set_defaults(run=_cmd_predict)
+
+
+def add_runtime_options(p) -> None:
+    """--fast / --runtime / --precision / --calibration, shared by predict and eval."""
+    g = p.add_argument_group("inference runtime (convzoo.optimize)")
+    g.add_argument("--fast", action="store_true",
+                   help="= --runtime auto: measure the runtimes and precisions this machine offers, use the fastest "
+                        "whose top-1 answers agree with fp32 on >= 99%% of the calibration images (cached per model "
+                        "and machine)")
+    g.add_argument("--runtime", choices=("auto",) + RUNTIMES, default="torch",
+                   help="what runs the model: eager PyTorch, ONNX Runtime or OpenVINO (extras: pip install "
+                        "'convzoo[onnx]' / 'convzoo[openvino]'), or auto (= --fast)")
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="fp32 (the default%(default).0s); bf16: about half the work on CPUs with AVX-512 bf16 or AMX; fp16: GPU only; "
+                        "int8: post-training quantization calibrated on your images. With --fast: try only this one")
+    g.add_argument("--min-agreement", type=share, default=0.99, metavar="SHARE",
+                   help="--fast keeps a runtime only if it gives fp32's top-1 class on this share of the "
+                        "calibration images")
+    g.add_argument("--calibration", metavar="DIR",
+                   help="images that int8 calibrates on and --fast checks its answers on (default: the images "
+                        "being processed, up to 300%(default).0s)")
+
+
+def share(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1 (0.99 is 99%)")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -80,4 +104,5 @@ def _cmd_predict(args) -> int:
         inputs=args.images, model=args.model, weights=args.weights, checkpoint=args.checkpoint, topk=args.topk,
         batch_size=args.batch_size, device=args.device, json=args.json, out=args.out, workers=args.workers,
         max_pixels=args.max_pixels, timeout=args.timeout, progress=args.progress, runtime=args.runtime,
-        precision=args.precision))
+        precision=args.precision, fast=args.fast, calibration=args.calibration,
+        min_agreement=args.min_agreement))

@@ -83,12 +83,15 @@ def _cmd_eval(args) -> int:
     from ..tasks.evaluate import evaluate_checkpoint, format_report
 
     metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
-                                  all_images=args.all)
+                                  all_images=args.all, runtime=args.runtime, precision=args.precision,
+                                  fast=args.fast, calibration=args.calibration, min_agreement=args.min_agreement)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
 
 
 def add_eval_parser(sub) -> None:
+    from .predict import add_runtime_options
+
     p = sub.add_parser("eval", help="evaluate a trained checkpoint on a labelled image folder or CSV",
                        description="Scores images the model did not train on: DATA/val/ if there is one, else the "
                                    "held-out split recorded in the checkpoint (the --seed and --val-fraction of "
@@ -101,4 +104,5 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_runtime_options(p)
     p.set_defaults(run=_cmd_eval)

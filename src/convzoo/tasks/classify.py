@@ -9,9 +9,10 @@ import torch
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError
 from ..data.preprocessing import Preprocessing, imagenet_categories
-from ..data.sources import DEFAULT_TIMEOUT, describe, load_input
+from ..data.sources import DEFAULT_TIMEOUT, STDIN, describe, expand_sources, load_input
 from ..factory import default_preprocessing, get_model
-from .optimize import optimize
+from .optimize import OptimizedModel, optimize
+from .optimize.calibration import MAX_CALIBRATION_IMAGES
 
 
 @dataclass
@@ -77,25 +78,41 @@ class Classifier:
         preprocessing: Preprocessing | None = None,
         categories: Sequence[str] | None = None,
         runtime: str = "torch",
-        precision: str = "fp32",
+        precision: str | None = None,
+        fast: bool = False,
+        calibration=None,
+        progress: bool = True,
+        min_agreement: float = 0.99,
     ):
-        """runtime/precision: what runs the model (tasks/optimize.py): "torch"
-        (eager, fp32 unless asked), "onnxruntime" or "openvino"."""
+        """runtime/precision: what runs the model (tasks/optimize/): "torch"
+        (eager, fp32 unless asked), "onnxruntime", "openvino", or "auto".
+        fast=True is runtime="auto": the fastest runtime/precision on this
+        machine whose top-1 answers agree with fp32 eager on the calibration
+        images (>= 99%), measured once and cached.
+        calibration: the images int8 and "auto" check themselves on (a folder,
+        a list of images, or a preprocessed batch tensor); by default the
+        first images given to `predict` (up to 300, spread over them).
+        min_agreement: how often "auto"'s choice must give fp32's top-1."""
         model = get_model(model_name, weights=weights)
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
-        self._setup(model, device, batch_size, preprocessing, categories, runtime, precision)
+        self._setup(model, device, batch_size, preprocessing, categories, runtime, precision, fast, calibration,
+                    progress, min_agreement)
         self.model_name = model_name
         # What results name as the weights: the resolved tag ("DEFAULT" -> IMAGENET1K_V2), a file, or none.
         self.weights_name = spec.tag if spec else (str(weights) if weights else "none")
 
-    def _setup(self, model, device, batch_size, preprocessing, categories, runtime="torch", precision="fp32") -> None:
+    def _setup(self, model, device, batch_size, preprocessing, categories, runtime="torch", precision=None,
+               fast=False, calibration=None, progress=True, min_agreement=0.99) -> None:
+        if fast:
+            if runtime not in ("torch", "auto"):
+                raise ValueError(f"fast=True chooses the runtime itself: drop runtime={runtime!r}, or drop fast=True")
+            runtime = "auto"
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
-        # Plain fp32 eager stays the model itself; anything else goes through optimize().
-        self._forward = self.model if (runtime, precision) == ("torch", "fp32") else optimize(
-            self.model, runtime=runtime, precision=precision, input_size=preprocessing.crop_size)
-        self.runtime, self.precision = runtime, precision
+        self.runtime, self.precision, self.progress = runtime, precision, progress
+        self.min_agreement = min_agreement
+        self.optimized: OptimizedModel | None = None
         self.preprocessing = preprocessing
         self.transform = preprocessing.transforms()
         n = self.model.num_classes
@@ -104,18 +121,61 @@ class Classifier:
         if len(self.categories) != n:
             raise ValueError(f"{len(self.categories)} class names for a model with {n} classes")
         self.batch_size = batch_size
+        # Plain fp32 eager stays the model itself; anything else goes through optimize(),
+        # at once, or on the first images predicted when it needs images and has none yet.
+        self._forward = self.model if (runtime, precision or "fp32") == ("torch", "fp32") else None
+        needs_images = runtime == "auto" or precision == "int8"
+        if self._forward is None and (calibration is not None or not needs_images):
+            self.prepare(calibration)
+
+    def prepare(self, calibration=None) -> None:
+        """Build what runs the model now (runtime "auto" and int8 otherwise wait
+        for the first images predicted, to calibrate on them)."""
+        images = None if calibration is None else self.calibration_images(calibration)
+        self.optimized = optimize(self.model, runtime=self.runtime, precision=self.precision, calibration=images,
+                                  input_size=self.preprocessing.crop_size, batch_size=self.batch_size,
+                                  progress=self.progress, min_agreement=self.min_agreement)
+        self._forward = self.optimized
+        self.runtime, self.precision = self.optimized.runtime, self.optimized.precision
+
+    def calibration_images(self, calibration, limit: int = MAX_CALIBRATION_IMAGES) -> torch.Tensor | None:
+        """`calibration` (a folder, image files/URLs/arrays, or a ready batch
+        tensor) as one preprocessed batch: at most `limit` images, spread evenly
+        over the list (a class-sorted folder gives every class a say); images
+        that cannot be read are left out."""
+        if isinstance(calibration, torch.Tensor):
+            return calibration
+        if isinstance(calibration, (str, Path)):
+            items = expand_sources([calibration])
+            if not items:
+                raise ValueError(f"no image files found in {calibration} for calibration")
+        else:
+            items = [item for item in calibration if not isinstance(item, str) or item != STDIN]
+        if len(items) > limit:
+            items = [items[round(k * (len(items) - 1) / (limit - 1))] for k in range(limit)]
+        decoded = _DecodedInputs(items, [describe(item, i) for i, item in enumerate(items)], self.transform,
+                                 DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT)
+        from tqdm.auto import tqdm
+
+        tensors = [t for _, t, reason in tqdm((decoded[i] for i in range(len(decoded))), total=len(decoded),
+                                              desc="reading calibration images", disable=not self.progress,
+                                              leave=False) if reason is None]
+        return torch.stack(tensors) if tensors else None
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, runtime: str = "torch",
-                        precision: str = "fp32") -> "Classifier":
+                        precision: str | None = None, fast: bool = False, calibration=None,
+                        progress: bool = True, min_agreement: float = 0.99) -> "Classifier":
         """A classifier from a `convzoo train` checkpoint: its model, class names
         and preprocessing come from the checkpoint's JSON sidecar."""
         from .checkpoint import load_checkpoint, preprocessing_of
 
         model, meta = load_checkpoint(checkpoint)
         self = cls.__new__(cls)
-        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"], runtime, precision)
+        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"], runtime, precision, fast,
+                    calibration, progress, min_agreement)
         self.model_name = meta["model"]
+        self.meta = meta
         self.weights_name = str(Path(checkpoint))
         return self
 
@@ -137,6 +197,8 @@ class Classifier:
         if errors not in ("raise", "report"):
             raise ValueError("errors must be 'raise' or 'report'")
         items = list(images) if isinstance(images, (list, tuple)) else [images]
+        if self._forward is None:  # runtime "auto" or int8 with no calibration images given: these are them
+            self.prepare(items)
         topk = max(1, min(topk, len(self.categories)))
         sources = [describe(item, i) for i, item in enumerate(items)]
         decoded = _DecodedInputs(items, sources, self.transform, max_pixels, timeout)
@@ -153,6 +215,18 @@ class Classifier:
             if good:
                 self._run(good, sources, topk, results)
             yield from (results[i] for i, _, _ in batch)
+
+    @property
+    def ready(self) -> bool:
+        """False while the runtime waits for calibration images (see prepare)."""
+        return self._forward is not None
+
+    @property
+    def forward(self):
+        """Logits from a preprocessed batch, by whatever runs the model (prepared on first use)."""
+        if self._forward is None:
+            raise RuntimeError("the runtime is chosen on calibration images: call prepare(images) first")
+        return self._forward
 
     @torch.inference_mode()
     def _run(self, batch, sources, topk, results) -> None:

@@ -16,13 +16,15 @@ from torch.utils.data import DataLoader
 
 
 @torch.inference_mode()
-def evaluate_model(model: nn.Module, dataset, classes: list[str], batch_size: int = 64,
+def evaluate_model(model, dataset, classes: list[str], batch_size: int = 64,
                    device: torch.device | str = "cpu", workers: int = 0, progress: bool = True,
                    desc: str = "eval") -> dict:
+    """`model`: a module, or any callable from a batch to logits (an OptimizedModel)."""
     from tqdm.auto import tqdm
 
-    was_training = model.training
-    model.eval()
+    was_training = isinstance(model, nn.Module) and model.training
+    if isinstance(model, nn.Module):
+        model.eval()
     n = len(classes)
     confusion = torch.zeros(n, n, dtype=torch.long)
     total_loss, seen, misclassified = 0.0, 0, []
@@ -40,7 +42,8 @@ def evaluate_model(model: nn.Module, dataset, classes: list[str], batch_size: in
             misclassified.append({"path": paths[seen + j] if paths else f"#{seen + j}", "true": classes[y[j]],
                                   "predicted": classes[pred[j]], "confidence": round(confidence[j].item(), 4)})
         seen += y.shape[0]
-    model.train(was_training)
+    if was_training:
+        model.train()
     metrics = summarize(confusion, classes, total_loss / max(seen, 1))
     # Most confident mistakes first: label errors in the data tend to be there.
     metrics["misclassified"] = sorted(misclassified, key=lambda m: -m["confidence"])
@@ -48,21 +51,28 @@ def evaluate_model(model: nn.Module, dataset, classes: list[str], batch_size: in
 
 
 def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "auto", workers: int = 0,
-                        progress: bool = True, all_images: bool = False) -> dict:
+                        progress: bool = True, all_images: bool = False, runtime: str = "torch",
+                        precision: str | None = None, fast: bool = False, calibration=None,
+                        min_agreement: float = 0.99) -> dict:
     """Metrics of a `convzoo train` checkpoint on a labelled folder or CSV
     (its class names and preprocessing come from the checkpoint): on DATA/val/
     if there is one, else on the held-out split recorded at training (so that a
     score is never taken on training images); with `all_images`, on every image.
-    `metrics["evaluated"]` says which."""
-    from .checkpoint import load_checkpoint, preprocessing_of
-    from .classify import resolve_device
+    `metrics["evaluated"]` says which. runtime/precision/fast/calibration: as
+    for `Classifier` (the default calibration images are the evaluated ones);
+    `metrics["runtime"]` says what ran the model."""
+    from .classify import Classifier
 
-    model, meta = load_checkpoint(checkpoint)
-    dev = resolve_device(device)
-    dataset, evaluated = images_to_evaluate(data, meta, all_images)
-    dataset = dataset.with_transform(preprocessing_of(meta).transforms())
-    metrics = evaluate_model(model.to(dev), dataset, meta["classes"], batch_size, dev, workers, progress)
-    return {"evaluated": evaluated, **metrics}
+    clf = Classifier.from_checkpoint(checkpoint, device=device, batch_size=batch_size, runtime=runtime,
+                                     precision=precision, fast=fast, progress=progress, min_agreement=min_agreement)
+    dataset, evaluated = images_to_evaluate(data, clf.meta, all_images)
+    dataset = dataset.with_transform(clf.transform)
+    if not clf.ready:  # auto/int8: calibrate on the given images, else on the evaluated ones
+        clf.prepare(calibration if calibration is not None else [s.path for s in dataset.samples])
+    metrics = evaluate_model(clf.forward, dataset, clf.categories, batch_size, clf.device, workers, progress)
+    note = clf.optimized.note if clf.optimized is not None else ""
+    return {"evaluated": evaluated, "runtime": f"{clf.runtime} {clf.precision or 'fp32'}", "runtime_note": note,
+            **metrics}
 
 
 def images_to_evaluate(data, meta: dict, all_images: bool = False):
@@ -124,6 +134,8 @@ def format_report(metrics: dict, max_misclassified: int = 20) -> str:
     lines = []
     if "evaluated" in metrics:
         lines += [describe_evaluated(metrics["evaluated"]), ""]
+    if metrics.get("runtime_note"):
+        lines += [f"runtime: {metrics['runtime_note']}", ""]
     lines += [f"accuracy {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}", "",
               f"{'class':<24} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}"]
     for name, m in metrics["per_class"].items():

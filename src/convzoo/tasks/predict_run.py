@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..data.sources import DEFAULT_TIMEOUT, STDIN, EncodedImage, describe, expan
 from . import predict_output as output
 from .classify import Classifier
 from .distributed import DistContext, init_distributed
+from .optimize import RuntimeChoiceWarning
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
@@ -43,7 +45,10 @@ class PredictOptions:
     timeout: float = DEFAULT_TIMEOUT
     progress: bool = True
     runtime: str = "torch"
-    precision: str = "fp32"
+    precision: str | None = None  # None: fp32, or any with --fast
+    fast: bool = False
+    calibration: str | None = None  # a folder; None: the inputs themselves, when needed
+    min_agreement: float = 0.99
 
 
 def run_predict(opts: PredictOptions) -> int:
@@ -88,13 +93,22 @@ def _is_convzoo_checkpoint(weights: str) -> bool:
     return isinstance(meta, dict) and "model" in meta and "classes" in meta
 
 
-def _classifier(opts: PredictOptions, checkpoint: str | None, device: str) -> Classifier:
-    if checkpoint:
-        return Classifier.from_checkpoint(checkpoint, device=device, batch_size=opts.batch_size,
-                                          runtime=opts.runtime, precision=opts.precision)
-    weights = opts.weights or "DEFAULT"
-    return Classifier(opts.model or DEFAULT_MODEL, weights=None if weights.lower() == "none" else weights,
-                      device=device, batch_size=opts.batch_size, runtime=opts.runtime, precision=opts.precision)
+def _classifier(opts: PredictOptions, checkpoint: str | None, device: str, sources: list) -> Classifier:
+    needs_images = opts.fast or opts.runtime == "auto" or opts.precision == "int8"
+    runtime = dict(runtime=opts.runtime, precision=opts.precision, fast=opts.fast, progress=opts.progress,
+                   min_agreement=opts.min_agreement,
+                   calibration=opts.calibration or (sources if needs_images else None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeChoiceWarning)  # its text is the note printed below
+        if checkpoint:
+            clf = Classifier.from_checkpoint(checkpoint, device=device, batch_size=opts.batch_size, **runtime)
+        else:
+            weights = opts.weights or "DEFAULT"
+            clf = Classifier(opts.model or DEFAULT_MODEL, weights=None if weights.lower() == "none" else weights,
+                             device=device, batch_size=opts.batch_size, **runtime)
+    if clf.optimized is not None and clf.optimized.note:
+        print(f"convzoo: runtime: {clf.optimized.note}", file=sys.stderr, flush=True)
+    return clf
 
 
 def _run(opts: PredictOptions, checkpoint: str | None, out: Path | None, ctx: DistContext) -> int:
@@ -108,7 +122,7 @@ def _run(opts: PredictOptions, checkpoint: str | None, out: Path | None, ctx: Di
         stdin = read_stdin()
         sources = [stdin if s == STDIN else s for s in sources]
     names = [describe(s, i) for i, s in enumerate(sources)]
-    clf = _classifier(opts, checkpoint, str(ctx.device))
+    clf = _classifier(opts, checkpoint, str(ctx.device), sources)
     model, weights = clf.model_name, clf.weights_name
 
     mine = list(range(ctx.rank, len(sources), ctx.world_size))  # rank r takes every N-th input

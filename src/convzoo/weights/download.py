@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from ..utils.atomic import atomic_path
+from ..utils.home import convzoo_home
 
 _CHUNK = 1 << 20
 
@@ -27,8 +28,7 @@ class DownloadError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    home = os.environ.get("CONVZOO_HOME") or os.path.join("~", ".cache", "convzoo")
-    return Path(home).expanduser() / "weights"
+    return convzoo_home() / "weights"
 
 
 def is_offline() -> bool:

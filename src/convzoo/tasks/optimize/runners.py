@@ -1,0 +1,43 @@
+"""One (runtime, precision) pair -> a function from a float32 batch to float32 logits."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def build_runner(model: nn.Module, runtime: str, precision: str, *, size: tuple[int, int],
+                 calibration: torch.Tensor | None, compile: bool, progress: bool) -> Runner:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}: use one of auto, {', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if compile and runtime != "torch":
+        raise ValueError(f"compile=True is for runtime='torch'; {runtime} compiles the model itself")
+    if precision == "int8" and calibration is None:
+        raise ValueError("int8 needs calibration images to measure activation ranges on: pass calibration= "
+                         "(preprocessed image tensors), or --calibration DIR on the command line")
+    if runtime == "torch":
+        from .eager import pt2e_int8_runner, torch_runner
+
+        if precision == "int8":
+            return pt2e_int8_runner(model, calibration, progress)
+        return torch_runner(model, precision, compile)
+    if runtime == "onnxruntime":
+        from .onnxrt import onnxruntime_runner
+
+        return onnxruntime_runner(model, precision, size, in_chans(model))
+    from .openvino_rt import openvino_runner
+
+    return openvino_runner(model, precision, size, in_chans(model), calibration, progress)
+
+
+def in_chans(model: nn.Module) -> int:
+    first_conv = getattr(model, "first_conv", None)
+    return model.get_parameter(first_conv).shape[1] if first_conv else 3
