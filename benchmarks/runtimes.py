@@ -35,6 +35,7 @@ import torch
 import torchvision
 
 import convzoo as cz
+from convzoo.factory import default_preprocessing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from real_images import real_images  # noqa: E402
@@ -62,7 +63,7 @@ def _baseline(name: str):
 
 def compare(name: str, batch_size: int, rounds: int, iters: int, agreements: list[float]) -> list[tuple]:
     label, baseline, fresh = _baseline(name)
-    transform = cz.default_preprocessing(name).transforms()
+    transform = default_preprocessing(name).transforms()
     images = torch.stack([transform(im) for im in real_images()])
     calibration = images[::5]
     scored = torch.cat([images[i:i + 4] for i in range(1, len(images), 5)])

@@ -93,3 +93,14 @@ def test_checkpoint_from_before_the_split_record_uses_its_config(tiny, run, tmp_
     dataset, evaluated = images_to_evaluate(tiny, read_sidecar(old))
     assert evaluated["images"] == "held-out"
     assert [s.path for s in dataset.samples] == [s.path for s in load_dataset(tiny, FRACTION, SEED).val.samples]
+
+
+def test_eval_takes_a_runtime_and_int8_calibrates_on_the_evaluated_images(tiny, run, capsys):
+    eager = _eval_json(capsys, tiny, "--checkpoint", run, "--all")
+    openvino = _eval_json(capsys, tiny, "--checkpoint", run, "--all", "--runtime", "openvino")
+    assert eager["runtime"] == "torch fp32" and openvino["runtime"] == "openvino fp32"
+    assert openvino["confusion_matrix"] == eager["confusion_matrix"]  # fp32 is the same function
+    int8 = _eval_json(capsys, tiny, "--checkpoint", run, "--all", "--runtime", "openvino", "--precision", "int8",
+                      "--no-progress")
+    assert int8["runtime"] == "openvino int8"
+    assert abs(int8["accuracy"] - eager["accuracy"]) <= 3 / 24  # 24 images: int8 may move a few

@@ -83,7 +83,7 @@ def _cmd_eval(args) -> int:
     from ..tasks.evaluate import evaluate_checkpoint, format_report
 
     metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
-                                  all_images=args.all, runtime=args.runtime, precision=args.precision,
+                                  progress=args.progress, all_images=args.all, runtime=args.runtime, precision=args.precision,
                                   fast=args.fast, calibration=args.calibration, min_agreement=args.min_agreement)
     print(json.dumps(metrics) if args.json else format_report(metrics))
     return 0
@@ -104,5 +104,6 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_runtime_options(p)
     p.set_defaults(run=_cmd_eval)
