@@ -5,6 +5,7 @@
     cz.list_models("resnet*")
     cz.Classifier().predict(["photo.jpg"])          # pretrained, with its preprocessing
     cz.train(cz.TrainConfig(data="my_images/", model="efficientnet_lite0"))
+    cz.bench("efficientnet_lite*", batch_sizes=(1, 32))   # latency, throughput, memory, acc@1
 
 The package is layered, each layer importing only those below it (checked by
 import-linter, see docs/design.md): layers, data, utils -> net -> registry,
@@ -16,7 +17,9 @@ from .net import ConvNet, StageInfo
 from .registry import ModelInfo, Paper, register_model
 from .weights import Weights, WeightsMismatchError, load_weights, register_converter, register_weights
 from .factory import get_model, get_weights, list_models, model_info
+from .tasks.bench import bench
 from .tasks.classify import Classifier
+from .tasks.compare import compare
 from .tasks.evaluate import evaluate_checkpoint
 from .tasks.optimize import OptimizedModel, optimize
 from .tasks.train import TrainConfig, train
@@ -34,6 +37,8 @@ __all__ = [
     "Weights",
     "WeightsMismatchError",
     "__version__",
+    "bench",
+    "compare",
     "evaluate_checkpoint",
     "get_model",
     "get_weights",

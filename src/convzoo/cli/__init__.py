@@ -1,6 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
-One module per group of commands (catalog: list/info; predict; train: train/eval),
+One module per group of commands (catalog: list/info; predict; train: train/eval;
+bench: bench/compare),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
 """
@@ -13,7 +14,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import catalog, predict, train
+from . import bench, catalog, predict, train
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -23,6 +24,9 @@ EXAMPLES = {
     "eval": "convzoo eval my_images/ --checkpoint runs/mine/best.safetensors",
     "info": "convzoo info resnet50",
     "download": "convzoo download resnet50 IMAGENET1K_V2",
+    "bench": "convzoo bench 'efficientnet_lite*' resnet18 mobilenet_v3_small --batch-sizes 1,32 --out results.csv "
+             "--plot pareto.png",
+    "compare": "convzoo compare examples/coffee.png --models 'efficientnet_lite*' --topk 3",
 }
 
 
@@ -47,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_eval_parser(sub)
     catalog.add_info_parser(sub)
     catalog.add_download_parser(sub)
+    bench.add_bench_parser(sub)
+    bench.add_compare_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

@@ -1,0 +1,74 @@
+"""The accuracy/latency trade-off: which models no other model beats on both."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def pareto_front(rows: list[dict], x: str = "latency_ms", y: str = "acc1") -> list[dict]:
+    """Rows that no other row beats (lower `x` and at least as high `y`, or
+    equal `x` and higher `y`), in order of `x`; rows missing either are ignored."""
+    points = sorted((r for r in rows if r.get(x) is not None and r.get(y) is not None),
+                    key=lambda r: (r[x], -r[y]))
+    front, best = [], float("-inf")
+    for r in points:  # going from fastest to slowest, a row is on the front if it beats every faster one
+        if r[y] > best:
+            front.append(r)
+            best = r[y]
+    return front
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pareto(rows: list[dict], path: str | Path, title: str | None = None) -> list[str]:
+    """A PNG of acc@1 against batch-1 latency (log scale), every model labelled
+    and the Pareto front drawn as a line, written atomically. Returns the names
+    of the models left out for lack of a published accuracy."""
+    from matplotlib.ticker import FuncFormatter
+
+    from ..utils.atomic import atomic_path
+
+    plotted = [r for r in rows if r.get("acc1") is not None]
+    left_out = [r["name"] for r in rows if r.get("acc1") is None]
+    if not plotted:
+        raise ValueError("nothing to plot: none of these models has published weights with an accuracy "
+                         f"({', '.join(left_out)})")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    front = pareto_front(plotted)
+    on_front = {r["name"] for r in front}
+    others = [r for r in plotted if r["name"] not in on_front]
+    ax.scatter([r["latency_ms"] for r in others], [r["acc1"] for r in others], color="tab:grey", zorder=2,
+               label="other models")
+    ax.plot([r["latency_ms"] for r in front], [r["acc1"] for r in front], marker="o", color="tab:red", zorder=3,
+            label="Pareto front (no model is faster and more accurate)")
+    for r in plotted:
+        ax.annotate(r["name"], (r["latency_ms"], r["acc1"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    # Milliseconds as plain numbers (4, 6, 10), not powers of ten, on major and minor ticks.
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    first = plotted[0]
+    sizes = sorted({r["image_size"] for r in plotted if r.get("image_size")})
+    at = f", {sizes[0]} px" if len(sizes) == 1 else ""
+    ax.set(xlabel=f"latency at batch {first.get('latency_batch', 1)}{at} (ms, log scale; "
+                  f"{first.get('runtime', 'torch')} {first.get('precision', 'fp32')} on {first.get('device', 'cpu')})",
+           ylabel="ImageNet top-1 accuracy (%, published, at the weights' resolution)",
+           title=title or f"accuracy against latency ({len(plotted)} models)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize=8)
+    # Room on the right for the last label, and above and below the points.
+    low, high = ax.get_xlim()
+    ax.set_xlim(low, high * 1.6)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return left_out
