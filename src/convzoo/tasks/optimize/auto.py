@@ -15,12 +15,12 @@ $CONVZOO_HOME/runtime_choices.json; `cache=False` measures again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
@@ -29,13 +29,14 @@ from torch import nn
 
 from ...utils.atomic import write_text_atomic
 from ...utils.home import convzoo_home
+from ..timing import timed_rounds
 from .calibration import MIN_AGREEMENT_IMAGES, batches
 from .extras import EXTRA_OF_MODULE, has_module
 from .runners import Runner, build_runner, in_chans
 
 MIN_AGREEMENT = 0.99
 TIMED_ROUNDS = 3
-MIN_TURN_SECONDS = 0.2  # a timed turn repeats a fast candidate's call until it lasts about this long
+MIN_TURN_SECONDS = 0.2  # a timed sample repeats a fast candidate's call until it lasts about this long
 CACHE_FILE = "runtime_choices.json"
 
 
@@ -181,20 +182,10 @@ def _timing_batch(model, calibration, size, batch_size) -> torch.Tensor:
 
 
 def _time_candidates(built: dict[str, Runner], measured: list[Measurement], x: torch.Tensor, progress: bool) -> None:
-    labels = list(built)
-    calls: dict[str, int] = {}
-    for label in labels:  # warm-up (allocators, kernel caches, lazy compilation), then a call count per turn
-        built[label](x)
-        start = time.perf_counter()
-        built[label](x)
-        calls[label] = max(1, round(MIN_TURN_SECONDS / max(time.perf_counter() - start, 1e-6)))
-    seconds: dict[str, list[float]] = {label: [] for label in labels}
-    for r in _progress(range(TIMED_ROUNDS), progress, "timing"):
-        for label in labels[r % len(labels):] + labels[:r % len(labels)]:  # whoever runs late loses a little
-            start = time.perf_counter()
-            for _ in range(calls[label]):
-                built[label](x)
-            seconds[label].append((time.perf_counter() - start) / calls[label])
+    if progress:
+        print(f"timing {len(built)} candidates ({TIMED_ROUNDS} rounds)", file=sys.stderr, flush=True)
+    seconds = timed_rounds({label: functools.partial(run, x) for label, run in built.items()}, TIMED_ROUNDS,
+                           min_sample_seconds=MIN_TURN_SECONDS)
     for m in measured:
         if m.label in seconds:
             m.seconds_per_batch = statistics.median(seconds[m.label])
