@@ -58,8 +58,11 @@ def plot_pareto(rows: list[dict], path: str | Path, title: str | None = None, *,
                label="other models")
     ax.plot([r["latency_ms"] for r in front], [r[y] for r in front], marker="o", color="tab:red", zorder=3,
             label="Pareto front (no model is faster and more accurate)")
-    for r in plotted:
-        ax.annotate(r["name"], (r["latency_ms"], r[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    # Labels alternate above and below their points, in latency order: neighbours
+    # of similar speed and accuracy would otherwise print their names over each other.
+    for i, r in enumerate(sorted(plotted, key=lambda r: r["latency_ms"])):
+        ax.annotate(r["name"], (r["latency_ms"], r[y]), textcoords="offset points",
+                    xytext=(5, 4 if i % 2 == 0 else -11), fontsize=8)
     chosen = [r for r in plotted if r["name"] == highlight]
     if chosen:
         ax.scatter([chosen[0]["latency_ms"]], [chosen[0][y]], marker="*", s=260, color="gold", edgecolors="black",

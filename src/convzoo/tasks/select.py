@@ -198,9 +198,8 @@ def rank_and_recommend(rows: list[dict], budget: Budget) -> tuple[list[dict], di
     """Rows ranked by probe accuracy (ties: the faster first), each marked
     `fits_budget` and `recommended`; the recommended row (the first that fits)
     or None; and the sentence saying so."""
-    ranked = sorted(rows, key=lambda r: (-r["probe_acc"], r["latency_ms"]))
-    for rank, row in enumerate(ranked, 1):
-        row.update(rank=rank, fits_budget=budget.fits(row), recommended=False)
+    ranked = [{"rank": rank, **row, "fits_budget": budget.fits(row), "recommended": False}  # rank: the first column
+              for rank, row in enumerate(sorted(rows, key=lambda r: (-r["probe_acc"], r["latency_ms"])), 1)]
     fitting = [r for r in ranked if r["fits_budget"]]
     if not fitting:
         return ranked, None, _none_fits(ranked, budget)
