@@ -6,6 +6,7 @@
     cz.Classifier().predict(["photo.jpg"])          # pretrained, with its preprocessing
     cz.train(cz.TrainConfig(data="my_images/", model="efficientnet_lite0"))
     cz.bench("efficientnet_lite*", batch_sizes=(1, 32))   # latency, throughput, memory, acc@1
+    cz.select("my_images/", models="efficientnet_lite*", max_latency_ms=20)   # which fits my images
 
 The package is layered, each layer importing only those below it (checked by
 import-linter, see docs/design.md): layers, data, utils -> net -> registry,
@@ -22,6 +23,7 @@ from .tasks.classify import Classifier
 from .tasks.compare import compare
 from .tasks.evaluate import evaluate_checkpoint
 from .tasks.optimize import OptimizedModel, optimize
+from .tasks.select import select
 from .tasks.train import TrainConfig, train
 
 
@@ -49,5 +51,6 @@ __all__ = [
     "register_converter",
     "register_model",
     "register_weights",
+    "select",
     "train",
 ]

@@ -1,7 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
 One module per group of commands (catalog: list/info; predict; train: train/eval;
-bench: bench/compare),
+bench: bench/compare; select),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
 """
@@ -14,7 +14,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, predict, train
+from . import bench, catalog, predict, select, train
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -27,6 +27,8 @@ EXAMPLES = {
     "bench": "convzoo bench 'efficientnet_lite*' resnet18 mobilenet_v3_small --batch-sizes 1,32 --out results.csv "
              "--plot pareto.png",
     "compare": "convzoo compare examples/coffee.png --models 'efficientnet_lite*' --topk 3",
+    "select": "convzoo select my_images/ --models 'efficientnet_lite*' mobilenet_v3_large --max-latency-ms 20 "
+              "--out ranking.csv --plot select.png",
 }
 
 
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_download_parser(sub)
     bench.add_bench_parser(sub)
     bench.add_compare_parser(sub)
+    select.add_select_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"
