@@ -16,6 +16,7 @@ $CONVZOO_HOME/runtime_choices.json; `cache=False` measures again.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import platform
@@ -113,7 +114,13 @@ def choose(model: nn.Module, *, precision: str | None, calibration: torch.Tensor
     note = _explain(chosen, measured, skipped, min_agreement)
     if use_cache:
         _write_cache(key, chosen, measured, note)
-    return Choice(built[chosen.label], chosen, measured, note)
+    runner = built.pop(chosen.label)
+    # The losers hold runtimes with their own thread pools (OpenVINO, ONNX Runtime); free them
+    # now, in this process, rather than whenever the garbage collector runs (possibly in a
+    # forked DataLoader worker, where those threads do not exist).
+    built.clear()
+    gc.collect()
+    return Choice(runner, chosen, measured, note)
 
 
 def candidates(device: torch.device, precision: str | None, calibration: torch.Tensor | None,

@@ -1,4 +1,10 @@
-"""runtime="auto" / fast=True / --fast: the fastest runtime that keeps fp32's answers, chosen and cached."""
+"""runtime="auto" / fast=True / --fast: the fastest runtime that keeps fp32's answers, chosen and cached.
+
+The file's name makes it run last on purpose: in one pytest process, after these
+tests, the DataLoader workers forked by test_predict_distributed.py crashed the
+parent (SIGSEGV, no Python traceback). It was not reproduced outside pytest
+(OpenVINO, ONNX Runtime, NNCF int8 or bf16 autocast, then forked workers: all
+clean) and is under study (issue 12's closing note)."""
 import json
 import warnings
 from pathlib import Path
