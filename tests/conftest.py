@@ -20,3 +20,15 @@ def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVZOO_OFFLINE", "1")
     monkeypatch.delenv("CONVZOO_WEIGHTS_URL", raising=False)
     return tmp_path / "home" / "weights"
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on a busy 2-core machine, two threads fighting a
+    neighbour for the cores are slower than one (bench, compare and select time models)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

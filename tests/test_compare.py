@@ -4,7 +4,6 @@ import io
 from pathlib import Path
 
 import pytest
-import torch
 
 import convzoo as cz
 from convzoo.cli import main
@@ -14,13 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LITES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: two fighting a busy neighbour for two cores are slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_three_lite_models_agree_on_the_coffee():

@@ -11,7 +11,6 @@ import json
 import sys
 
 import pytest
-import torch
 from PIL import Image
 
 import convzoo as cz
@@ -30,12 +29,7 @@ def run_cli(argv):
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
