@@ -3,7 +3,6 @@
 Families only build the three parts; the generic features (encoder view,
 classifier reset, freezing, input-channel adaptation) are written once here.
 """
-from __future__ import annotations
 
 import math
 from dataclasses import dataclass
@@ -49,6 +48,8 @@ class ConvNet(nn.Module):
     name: str | None = None
     pretrained_weights = None  # weights.Weights | None (weights sits above this module)
     aux_loss_weight: float = 0.0
+    # Python-side facts, not part of the computation: torch.jit.script leaves them out.
+    __jit_unused_properties__ = ["feature_info", "classifier_prefixes"]
 
     def __init__(self, stem: nn.Module, stages: Sequence[nn.Module], head: nn.Module,
                  first_conv: str = "stem.conv.weight"):

@@ -15,10 +15,10 @@ from torch import nn
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Interleave the `groups` channel groups of `x` (N, C, H, W): channel
     `g * (C // groups) + i` moves to position `i * groups + g`."""
+    # No Python arithmetic or branch on the shape: torch.fx traces this as it is
+    # (reshape itself rejects a width that `groups` does not divide).
     n, c, h, w = x.shape
-    if c % groups:
-        raise ValueError(f"cannot shuffle {c} channels into {groups} groups")
-    x = x.reshape(n, groups, c // groups, h, w).transpose(1, 2)
+    x = x.reshape(n, groups, -1, h, w).transpose(1, 2)
     return x.reshape(n, c, h, w)
 
 

@@ -1,5 +1,4 @@
 """Classifier heads: global pool -> dropout -> linear, and the reset protocol."""
-from __future__ import annotations
 
 import torch
 from torch import nn

@@ -21,7 +21,6 @@ Anatomy: stem = 7x7/2 conv, BN, ReLU, 3x3/2 max-pool (stride 4); stage 0 is
 dense block 1; stage i > 0 is transition i followed by dense block i + 1
 (strides 4, 8, 16, 32); the head's `pre` is the final BN + ReLU.
 """
-from __future__ import annotations
 
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
@@ -61,8 +60,16 @@ class DenseLayer(nn.Module):
         self.drop_rate = drop_rate
         self.memory_efficient = memory_efficient
 
-    def bottleneck(self, *features: torch.Tensor) -> torch.Tensor:
+    def bottleneck(self, features: list[torch.Tensor]) -> torch.Tensor:
         return self.conv1(torch.cat(features, 1))
+
+    @torch.jit.unused  # training only; a scripted model is for inference
+    def _checkpointed_bottleneck(self, features: list[torch.Tensor]) -> torch.Tensor:
+        # The concatenation and BN output are as wide as all earlier layers
+        # together: keep neither for backward, recompute them there.
+        # Unpacked: the block appends to `features` before backward recomputes.
+        return checkpoint(lambda *tensors: self.bottleneck(list(tensors)), *features, use_reentrant=False,
+                          context_fn=lambda: (nullcontext(), _running_stats_frozen(self.conv1.bn)))
 
     def _bottleneck_needs_grad(self, features: list[torch.Tensor]) -> bool:
         """Whether autograd would keep the bottleneck's tensors: gradients flow
@@ -72,13 +79,13 @@ class DenseLayer(nn.Module):
             any(f.requires_grad for f in features) or any(p.requires_grad for p in self.conv1.parameters()))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        if self.memory_efficient and self._bottleneck_needs_grad(features):
-            # The concatenation and BN output are as wide as all earlier layers
-            # together: keep neither for backward, recompute them there.
-            x = checkpoint(self.bottleneck, *features, use_reentrant=False,
-                           context_fn=lambda: (nullcontext(), _running_stats_frozen(self.conv1.bn)))
+        checkpointed = False
+        if not torch.jit.is_scripting():  # scripted: inference, nothing to save for backward
+            checkpointed = self.memory_efficient and self._bottleneck_needs_grad(features)
+        if checkpointed:
+            x = self._checkpointed_bottleneck(features)
         else:
-            x = self.bottleneck(*features)
+            x = self.bottleneck(features)
         x = self.conv2(x)
         return F.dropout(x, self.drop_rate, self.training) if self.drop_rate > 0 else x
 

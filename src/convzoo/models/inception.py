@@ -144,8 +144,14 @@ class InceptionNet(ConvNet):
         return len(self.aux_heads) > 0
 
     def forward(self, x: torch.Tensor):
-        if not (self.training and self.aux_logits):
-            return super().forward(x)
+        # Scripted, the model is for inference: one return type (logits), and
+        # the auxiliary path (a namedtuple, training only) is not compiled.
+        if not torch.jit.is_scripting():
+            if self.training and self.aux_logits:
+                return self._forward_with_aux(x)
+        return self.forward_head(self.forward_features(x))
+
+    def _forward_with_aux(self, x: torch.Tensor):
         aux = []
         x = self.stem(x)
         for stage in self.stages:

@@ -147,18 +147,25 @@ class Pool3x3(nn.Module):
             if self.mode == "max":
                 return F.max_pool2d(x, 3, 1, 1)
             return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-        if self.mode == "max":
-            return F.max_pool2d(pad_same(x, (3, 3), (s, s), value=float("-inf")), 3, s)
-        padded = pad_same(x, (3, 3), (s, s))
-        out = F.avg_pool2d(padded, 3, s)
-        if self.counts_padding or padded.shape[-2:] == x.shape[-2:]:
-            return out
-        # out = window sum / 9; dividing by (real pixels / 9) leaves sum / real pixels.
-        real = pad_same(x.new_ones((1, 1, *x.shape[-2:])), (3, 3), (s, s))
-        return out / F.avg_pool2d(real, 3, s)
+        return _strided_pool_same(x, self.mode == "max", s, self.counts_padding)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, stride={self.stride}" + (", counts_padding=True" if self.counts_padding else "")
+
+
+# Reads the input's size (the padding, the real-pixel count): torch.fx records
+# the call as one node instead of tracing into shape arithmetic.
+@torch.fx.wrap
+def _strided_pool_same(x: torch.Tensor, is_max: bool, s: int, counts_padding: bool) -> torch.Tensor:
+    if is_max:
+        return F.max_pool2d(pad_same(x, (3, 3), (s, s), value=float("-inf")), 3, s)
+    padded = pad_same(x, (3, 3), (s, s))
+    out = F.avg_pool2d(padded, 3, s)
+    if counts_padding or padded.shape[-2:] == x.shape[-2:]:
+        return out
+    # out = window sum / 9; dividing by (real pixels / 9) leaves sum / real pixels.
+    real = pad_same(x.new_ones((1, 1, x.shape[-2], x.shape[-1])), (3, 3), (s, s))
+    return out / F.avg_pool2d(real, 3, s)
 
 
 def make_op(name: str, in_channels: int, out_channels: int, stride: int, avg_pool_counts_padding: bool) -> nn.Module:
@@ -207,13 +214,15 @@ class Combination(nn.Module):
         self.left, self.right = left, right
         self.inputs = inputs
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-
-    def _branch(self, op: nn.Module, h: torch.Tensor) -> torch.Tensor:
-        return h if isinstance(op, nn.Identity) else self.drop_path(op(h))
+        # Decided here, not by isinstance in forward: TorchScript cannot pass modules around.
+        self.left_is_identity = isinstance(left, nn.Identity)
+        self.right_is_identity = isinstance(right, nn.Identity)
 
     def forward(self, states: list[torch.Tensor]) -> torch.Tensor:
         a, b = self.inputs
-        return self._branch(self.left, states[a]) + self._branch(self.right, states[b])
+        left = states[a] if self.left_is_identity else self.drop_path(self.left(states[a]))
+        right = states[b] if self.right_is_identity else self.drop_path(self.right(states[b]))
+        return left + right
 
 
 class Cell(nn.Module):
@@ -331,19 +340,18 @@ class NASNet(ConvNet):
         super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         _init_weights(self)
 
-    def _stage_outputs(self, x: torch.Tensor):
-        x, x_prev = self.stem(x), None
+    # Cells pass (x, x_prev) along, so the stages cannot be chained one input at a time.
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        x_prev: torch.Tensor | None = None
+        outputs: list[torch.Tensor] = []
         for stage in self.stages:
             x, x_prev = stage(x, x_prev)
-            yield x
-
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return list(self._stage_outputs(x))
+            outputs.append(x)
+        return outputs
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for out in self._stage_outputs(x):
-            pass
-        return out
+        return self.forward_stages(x)[-1]
 
 
 def _init_weights(model: nn.Module) -> None:

@@ -50,7 +50,19 @@ class BatchNormReLU(nn.BatchNorm2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(super().forward(x))
+        # BatchNorm2d.forward spelled out: TorchScript cannot call super(), and
+        # its input-rank check is a branch torch.fx cannot trace.
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        # Running buffers are passed only where they are read or updated.
+        keep_running = not self.training or self.track_running_stats
+        return F.relu(F.batch_norm(x, self.running_mean if keep_running else None,
+                                   self.running_var if keep_running else None, self.weight, self.bias,
+                                   use_batch_stats, momentum, self.eps))
 
 
 class PreActBottleneck(nn.Module):
