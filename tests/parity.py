@@ -30,7 +30,12 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
             t.copy_(torch.rand(t.shape, generator=g) + 0.5)
         elif t.ndim <= 1 and leaf in ("bias", "running_mean", "beta"):
             t.copy_(torch.randn(t.shape, generator=g) * 0.1)
-        elif t.ndim <= 1:  # norm scales, layer scales
+        elif t.ndim <= 1 and leaf.startswith("layer_scale"):
+            # Residual branches' scales, ~1e-1 (their init is 1e-6..1e-2, trained ones stay small).
+            # O(1) would overflow VAN: its attention multiplies the features by a map computed
+            # from them, squaring their magnitude block after block (b2, b3: inf by stage 3).
+            t.copy_((torch.rand(t.shape, generator=g) + 0.5) * 0.1)
+        elif t.ndim <= 1:  # norm scales
             t.copy_(torch.rand(t.shape, generator=g) + 0.5)
         else:
             fan_in = t[0].numel()

@@ -7,6 +7,7 @@
     cz.train(cz.TrainConfig(data="my_images/", model="efficientnet_lite0"))
     cz.bench("efficientnet_lite*", batch_sizes=(1, 32))   # latency, throughput, memory, acc@1
     cz.select("my_images/", models="efficientnet_lite*", max_latency_ms=20)   # which fits my images
+    cz.export(model, "onnx", "model.onnx")          # a deployable file, checked against the model
 
 The package is layered, each layer importing only those below it (checked by
 import-linter, see docs/design.md): layers, data, utils -> net -> registry,
@@ -22,6 +23,7 @@ from .tasks.bench import bench
 from .tasks.classify import Classifier
 from .tasks.compare import compare
 from .tasks.evaluate import evaluate_checkpoint
+from .tasks.export import ExportError, ExportReport, export
 from .tasks.optimize import OptimizedModel, optimize
 from .tasks.select import select
 from .tasks.train import TrainConfig, train
@@ -30,6 +32,8 @@ from .tasks.train import TrainConfig, train
 __all__ = [
     "Classifier",
     "ConvNet",
+    "ExportError",
+    "ExportReport",
     "ModelInfo",
     "OptimizedModel",
     "Paper",
@@ -42,6 +46,7 @@ __all__ = [
     "bench",
     "compare",
     "evaluate_checkpoint",
+    "export",
     "get_model",
     "get_weights",
     "list_models",

@@ -1,7 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
 One module per group of commands (catalog: list/info; predict; train: train/eval;
-bench: bench/compare; select),
+bench: bench/compare; select; export),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
 """
@@ -14,7 +14,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, predict, select, train
+from . import bench, catalog, export, predict, select, train
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -29,6 +29,7 @@ EXAMPLES = {
     "compare": "convzoo compare examples/coffee.png --models 'efficientnet_lite*' --topk 3",
     "select": "convzoo select my_images/ --models 'efficientnet_lite*' mobilenet_v3_large --max-latency-ms 20 "
               "--out ranking.csv --plot select.png",
+    "export": "convzoo export efficientnet_lite0 --format onnx --dynamic-batch --out lite0.onnx",
 }
 
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_bench_parser(sub)
     bench.add_compare_parser(sub)
     select.add_select_parser(sub)
+    export.add_export_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

@@ -5,7 +5,8 @@ import importlib
 import importlib.util
 
 EXTRA_OF_MODULE = {"onnxruntime": "onnx", "onnxscript": "onnx", "onnx": "onnx", "openvino": "openvino",
-                   "nncf": "openvino", "torchao": "int8"}
+                   "nncf": "openvino", "torchao": "int8", "litert_torch": "tflite",
+                   "ai_edge_litert.interpreter": "tflite"}
 
 
 def import_extra(what: str, module: str):

@@ -1,0 +1,70 @@
+"""Every model through the graph captures deployment starts from (issue 14):
+torch.jit.script, torch.fx.symbolic_trace (what torchvision's
+create_feature_extractor uses), torch.export and ONNX with a free batch size.
+Outputs must equal eager's: exactly for script and fx (same kernels), to
+float32 precision for the exported files (read back by their runtimes).
+
+By default the smallest model of every family (plus Inception v3 and SE-ResNet,
+whose blocks differ from their family's smallest); every model with -m slow."""
+import warnings
+
+import pytest
+import torch
+
+import convzoo as cz
+from convzoo.tasks.export import export
+from parity import randomize_
+
+
+def _smallest_of_each_family() -> list[str]:
+    smallest = {}
+    for name in cz.list_models():
+        info = cz.model_info(name)
+        if info.family not in smallest or info.params < cz.model_info(smallest[info.family]).params:
+            smallest[info.family] = name
+    return sorted({*smallest.values(), "inception_v3", "seresnet18"})
+
+
+FAST = _smallest_of_each_family()
+SLOW = [name for name in cz.list_models() if name not in FAST]
+EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW)]
+
+
+def _input(name: str, batch: int = 2) -> torch.Tensor:
+    size = 96 if name == "inception_v3" else 64  # Inception v3's valid convs need >= 75 px
+    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def _model(name: str) -> torch.nn.Module:
+    # randomize_: every parameter and buffer (BN statistics too) away from its init,
+    # so that a capture that dropped or reordered one would show.
+    return randomize_(cz.get_model(name)).eval()
+
+
+def test_the_fast_subset_covers_every_family():
+    assert {cz.model_info(n).family for n in FAST} == {cz.model_info(n).family for n in cz.list_models()}
+
+
+@pytest.mark.parametrize("name", EVERY_MODEL)
+def test_scripts_and_traces_to_the_same_outputs(name):
+    model, x = _model(name), _input(name)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script's deprecation notice
+        expected = model(x)
+        scripted = torch.jit.script(model)
+        traced = torch.fx.symbolic_trace(model)
+        torch.testing.assert_close(scripted(x), expected, rtol=0, atol=0)
+        torch.testing.assert_close(traced(x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("fmt", ["exported-program", "onnx"])
+@pytest.mark.parametrize("name", EVERY_MODEL)
+def test_exports_with_a_free_batch_size(name, fmt, tmp_path):
+    """export() reads the file back and compares it with eager at batches 1
+    and 3 (it raises above `tolerance`); the report says what it measured."""
+    model = _model(name)
+    report = export(model, fmt, tmp_path / f"{name}.{'pt2' if fmt == 'exported-program' else 'onnx'}",
+                    image_size=_input(name).shape[-1], dynamic_batch=True, tolerance=1e-4)
+    assert report.batch_sizes == [1, 3] and report.input_shape[0] == "batch"
+    assert report.max_relative_difference <= 1e-4
+    assert report.path.is_file()
