@@ -206,3 +206,17 @@ def test_a_missing_runtime_names_its_extra(module, fmt, extra, monkeypatch, tmp_
                                          rf"pip install 'convzoo\[{extra}\]'"):
         cz.export(get_model("squeezenet1_1"), fmt, tmp_path / f"m{FORMATS[fmt].suffix}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_over_the_protobuf_limit_go_to_a_data_file_beside_the_onnx(tmp_path, monkeypatch):
+    """regnet_y_128gf's 2.6 GB cannot sit inside one protobuf: the weights go to
+    MODEL.onnx.data, which moves in with the graph and is named in the sidecar
+    (shown here on a small model, with the limit lowered)."""
+    from convzoo.tasks.export import onnx_format
+
+    monkeypatch.setattr(onnx_format, "MAX_INLINE_BYTES", 1000)
+    report = cz.export(get_model("squeezenet1_1"), "onnx", tmp_path / "s.onnx", image_size=64)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["s.onnx", "s.onnx.data", "s.onnx.json"]
+    assert json.loads(sidecar_path(report.path).read_text())["files"] == ["s.onnx.data", "s.onnx"]
+    assert (tmp_path / "s.onnx.data").stat().st_size > (tmp_path / "s.onnx").stat().st_size
+    assert report.max_relative_difference <= 1e-4

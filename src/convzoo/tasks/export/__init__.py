@@ -116,11 +116,13 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
                               f"difference {difference:.2e} > {tolerance:g} (read back by {fmt.runtime}); "
                               f"nothing was written")
         shape = ["batch" if dynamic_batch else batch_size, in_chans, size, size]
-        meta = _sidecar(model, name, fmt, target, shape, preprocessing, classes, difference, batches)
+        # Every file the writer made (OpenVINO's .bin, ONNX's external weights), the main one last.
+        written = sorted((f.name for f in folder.iterdir() if f.name != target.name), key=str) + [target.name]
+        meta = _sidecar(model, name, fmt, written, shape, preprocessing, classes, difference, batches)
         sidecar = sidecar_path(target)
         (folder / sidecar.name).write_text(json.dumps(meta, indent=2))
-        files = [*fmt.files(target), sidecar]
-        for file in files:  # the model's files first, the sidecar last
+        files = [target.with_name(name) for name in meta["files"]] + [sidecar]
+        for file in files:  # the main file after those it refers to, the sidecar last
             (folder / file.name).replace(file)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -155,7 +157,7 @@ def _verify(model: nn.Module, fmt: Format, path: Path, batches: list[int], in_ch
     return worst
 
 
-def _sidecar(model, name, fmt, target, shape, preprocessing, classes, difference, batches) -> dict:
+def _sidecar(model, name, fmt, files, shape, preprocessing, classes, difference, batches) -> dict:
     spec = getattr(model, "pretrained_weights", None)
     num_classes = model.num_classes if hasattr(model, "num_classes") else None
     if classes is None:
@@ -163,7 +165,7 @@ def _sidecar(model, name, fmt, target, shape, preprocessing, classes, difference
             list(imagenet_categories()) if num_classes == 1000 else [str(i) for i in range(num_classes or 0)])
     meta = {
         "format": fmt.name,
-        "files": [f.name for f in fmt.files(target)],
+        "files": files,
         "model": name,
         "weights": spec.tag if spec is not None else None,
         "convzoo_version": __version__,

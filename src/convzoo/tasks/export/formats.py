@@ -1,7 +1,6 @@
 """The export formats: for each, its file suffix, how it is written, how it is
 read back in its own runtime, and whether its batch size can stay free."""
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from . import onnx_format, openvino_format, tflite_format, torch_formats
@@ -18,7 +17,6 @@ class Format:
     modules: tuple[str, ...] = ()  # optional dependencies it needs (each names its extra when missing)
     fixed_suffix: bool = False  # whether its runtime reads only files ending in `suffix`
     io_names: bool = False  # whether the file names its input "image" and output "logits"
-    files: Callable[[Path], list[Path]] = lambda path: [path]  # every file written, the main one last
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
@@ -29,7 +27,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("torchscript", ".pt", "torch.jit.load", torch_formats.write_torchscript, torch_formats.load_torchscript,
            True),
     Format("openvino", ".xml", "openvino", openvino_format.write_openvino, openvino_format.load_openvino, True,
-           ("openvino",), fixed_suffix=True, io_names=True, files=openvino_format.openvino_files),
+           ("openvino",), fixed_suffix=True, io_names=True),
     Format("tflite", ".tflite", "ai_edge_litert", tflite_format.write_tflite, tflite_format.load_tflite, False,
            ("litert_torch", "ai_edge_litert.interpreter")),
 ]}

@@ -34,8 +34,3 @@ def load_openvino(path: Path):
         request.infer([x])
         return request.get_output_tensor(0).data.copy()
     return run
-
-
-def openvino_files(path: Path) -> list[Path]:
-    """The IR is two files: the graph (.xml) and its weights (.bin) beside it."""
-    return [path.with_suffix(".bin"), path]
