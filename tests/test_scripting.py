@@ -68,3 +68,24 @@ def test_exports_with_a_free_batch_size(name, fmt, tmp_path):
     assert report.batch_sizes == [1, 3] and report.input_shape[0] == "batch"
     assert report.max_relative_difference <= 1e-4
     assert report.path.is_file()
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "nasnet_a_mobile", "shufflenet_v2_x0_5"])
+def test_torchvision_feature_extractor_gives_the_stage_outputs(name):
+    """torchvision's create_feature_extractor (torch.fx underneath) works on the
+    models whose padding, cells or shuffles once stopped FX, and returns what
+    forward_stages does."""
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+    model, x = _model(name), _input(name)
+    nodes = get_graph_node_names(model)[1]
+    # The last node of each stage: for NASNet a stage returns (x, x_prev), take its x.
+    last = {f"stages.{i}": max((n for n in nodes if n == f"stages.{i}" or n.startswith(f"stages.{i}.")),
+                               key=nodes.index) for i in range(len(model.stages))}
+    extractor = create_feature_extractor(model, return_nodes={node: stage for stage, node in last.items()})
+    with torch.no_grad():
+        features, expected = extractor(x), model.forward_stages(x)
+    for i, want in enumerate(expected):
+        got = features[f"stages.{i}"]
+        got = got[0] if isinstance(got, tuple) else got
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
