@@ -176,7 +176,7 @@ class ResNet(ConvNet):
         init_he_fan_out(self, linear_std=None)
 
 
-_VARIANTS = {
+VARIANTS = {
     # name: (config, paper)
     "resnet18": (ResNetConfig(BasicBlock, (2, 2, 2, 2)), RESNET),
     "resnet34": (ResNetConfig(BasicBlock, (3, 4, 6, 3)), RESNET),
@@ -190,7 +190,7 @@ _VARIANTS = {
     "wide_resnet101_2": (ResNetConfig(Bottleneck, (3, 4, 23, 3), base_width=128), WIDE_RESNET),
 }
 
-for _name, (_cfg, _paper) in _VARIANTS.items():
+for _name, (_cfg, _paper) in VARIANTS.items():
     register_model(_name, partial(ResNet, _cfg), family="resnet", paper=_paper)
     register_torchvision_weights(_name)
 

@@ -31,7 +31,7 @@ SENET = Paper("Squeeze-and-Excitation Networks", 2017, "https://arxiv.org/abs/17
 
 SE_RATIO = 1 / 16  # the paper's reduction ratio r = 16
 
-_VARIANTS = {
+VARIANTS = {
     "seresnet18": ResNetConfig(BasicBlock, (2, 2, 2, 2), se_ratio=SE_RATIO),
     "seresnet34": ResNetConfig(BasicBlock, (3, 4, 6, 3), se_ratio=SE_RATIO),
     "seresnet50": ResNetConfig(Bottleneck, (3, 4, 6, 3), se_ratio=SE_RATIO),
@@ -45,7 +45,7 @@ _VARIANTS = {
     ),
 }
 
-for _name, _cfg in _VARIANTS.items():
+for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(ResNet, _cfg), family="resnet", paper=SENET)
 
 

@@ -1,0 +1,18 @@
+"""Keras twins of ResNet v1.5, ResNeXt, Wide ResNet and SE-ResNet (issue 15)."""
+import pytest
+
+import convzoo as cz
+from keras_parity import assert_keras_parity, assert_stages_match
+
+FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "resnet"]
+FAST = ["resnet18", "resnet50", "resnext50_32x4d", "seresnet18"]
+
+
+@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
+                                          if n not in FAST)])
+def test_parity(name):
+    assert_keras_parity(name)
+
+
+def test_stages():
+    assert_stages_match("resnet18")
