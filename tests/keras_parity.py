@@ -20,8 +20,10 @@ from parity import randomize_  # noqa: E402
 def keras_output(model, x_nchw: torch.Tensor):
     """The Keras model's output(s) on the NHWC version of `x`, as numpy (logits
     or a list of stage maps, those back in NCHW)."""
+    import keras
+
     out = model(x_nchw.permute(0, 2, 3, 1).numpy(), training=False)
-    as_np = lambda t: np.asarray(t.detach().cpu() if hasattr(t, "detach") else t)  # noqa: E731
+    as_np = keras.ops.convert_to_numpy
     if isinstance(out, (list, tuple)):
         return [as_np(o).transpose(0, 3, 1, 2) for o in out]
     return as_np(out)

@@ -16,3 +16,9 @@ def test_parity(name):
 
 def test_stages():
     assert_stages_match("resnet18")
+
+
+@pytest.mark.parametrize("name", ["resnet50_v2", pytest.param("resnet101_v2", marks=pytest.mark.slow),
+                                  pytest.param("resnet152_v2", marks=pytest.mark.slow)])
+def test_parity_v2(name):
+    assert_keras_parity(name)

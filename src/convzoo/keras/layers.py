@@ -43,7 +43,13 @@ class Pad2D(keras.layers.Layer):
 
 
 def pad(x, amount: int, name: str, value: float = 0.0):
-    return Pad2D((amount,) * 4, value, name=f"{name}-pad")(x) if amount else x
+    """Symmetric padding by `amount` (Keras's own ZeroPadding2D for zeros, so that a
+    saved model needs convzoo only where -inf padding is used)."""
+    if not amount:
+        return x
+    if value == 0.0:
+        return keras.layers.ZeroPadding2D(amount, name=f"{name}-pad")(x)
+    return Pad2D((amount,) * 4, value, name=f"{name}-pad")(x)
 
 
 def conv2d(x, filters: int, kernel_size: int, stride: int = 1, padding: int | None = None, groups: int = 1,

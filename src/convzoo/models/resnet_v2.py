@@ -128,13 +128,13 @@ class ResNetV2(ConvNet):
         init_he_fan_out(self)
 
 
-_VARIANTS = {
+VARIANTS = {
     "resnet50_v2": ResNetV2Config((3, 4, 6, 3)),
     "resnet101_v2": ResNetV2Config((3, 4, 23, 3)),
     "resnet152_v2": ResNetV2Config((3, 8, 36, 3)),
 }
 
-for _name, _cfg in _VARIANTS.items():
+for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(ResNetV2, _cfg), family="resnet_v2", paper=RESNET_V2)
 
 

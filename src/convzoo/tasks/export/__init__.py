@@ -27,7 +27,7 @@ from torch import nn
 
 from ...data.preprocessing import Preprocessing, imagenet_categories
 from ...version import __version__
-from ..optimize.extras import import_extra
+from ..optimize.extras import has_module, import_extra
 from .formats import FORMATS, Format, get_format
 
 __all__ = ["export", "ExportReport", "ExportError", "FORMATS"]
@@ -64,7 +64,7 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
            preprocessing: Preprocessing | None = None, classes: list[str] | None = None,
            tolerance: float = 1e-3) -> ExportReport:
     """Write `model` in `format` ("onnx", "exported-program", "torchscript",
-    "openvino", "tflite") to `path` (default: NAME + the format's suffix),
+    "openvino", "tflite", "keras") to `path` (default: NAME + the format's suffix),
     verified against eager; returns the figures.
 
     model: a module, or a registered name (built with `weights`).
@@ -81,7 +81,8 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
     model = model.eval()
     name = getattr(model, "name", None) or type(model).__name__
     for module in fmt.modules:  # a missing runtime is one line naming its extra, before any work
-        import_extra(f"format {fmt.name!r}", module)
+        if not has_module(module):
+            import_extra(f"format {fmt.name!r}", module)
     if dynamic_batch and not fmt.dynamic_batch:
         raise ValueError(f"format {fmt.name!r} has a fixed batch size: drop dynamic_batch (--dynamic-batch), and "
                          f"set batch_size (--batch-size) to the batch you will run")
@@ -115,7 +116,8 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
             raise ExportError(f"{fmt.name} export of {name} does not compute what the model does: max relative "
                               f"difference {difference:.2e} > {tolerance:g} (read back by {fmt.runtime}); "
                               f"nothing was written")
-        shape = ["batch" if dynamic_batch else batch_size, in_chans, size, size]
+        batch = "batch" if dynamic_batch else batch_size
+        shape = [batch, size, size, in_chans] if fmt.layout == "NHWC" else [batch, in_chans, size, size]
         # Every file the writer made (OpenVINO's .bin, ONNX's external weights), the main one last.
         written = sorted((f.name for f in folder.iterdir() if f.name != target.name), key=str) + [target.name]
         meta = _sidecar(model, name, fmt, written, shape, preprocessing, classes, difference, batches)
@@ -169,7 +171,7 @@ def _sidecar(model, name, fmt, files, shape, preprocessing, classes, difference,
         "model": name,
         "weights": spec.tag if spec is not None else None,
         "convzoo_version": __version__,
-        "input": {"layout": "NCHW", "dtype": "float32", "shape": shape,
+        "input": {"layout": fmt.layout, "dtype": "float32", "shape": shape,
                   "values": "(pixel / 255 - mean) / std, after resizing and cropping as `preprocessing` says"},
         "output": {"shape": [shape[0], len(classes)], "values": "logits: softmax gives class probabilities"},
         "preprocessing": {**preprocessing.to_dict(),

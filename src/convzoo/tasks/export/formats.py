@@ -3,7 +3,7 @@ read back in its own runtime, and whether its batch size can stay free."""
 from dataclasses import dataclass
 from typing import Callable
 
-from . import onnx_format, openvino_format, tflite_format, torch_formats
+from . import keras_format, onnx_format, openvino_format, tflite_format, torch_formats
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class Format:
     dynamic_batch: bool  # whether the batch dimension can be left free
     modules: tuple[str, ...] = ()  # optional dependencies it needs (each names its extra when missing)
     fixed_suffix: bool = False  # whether its runtime reads only files ending in `suffix`
-    io_names: bool = False  # whether the file names its input "image" and output "logits"
+    io_names: bool = False
+    layout: str = "NCHW"  # the file's input layout  # whether the file names its input "image" and output "logits"
 
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
@@ -30,6 +31,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
            ("openvino",), fixed_suffix=True, io_names=True),
     Format("tflite", ".tflite", "ai_edge_litert", tflite_format.write_tflite, tflite_format.load_tflite, False,
            ("litert_torch", "ai_edge_litert.interpreter")),
+    Format("keras", ".keras", "keras.saving.load_model", keras_format.write_keras, keras_format.load_keras, True,
+           ("keras",), fixed_suffix=True, layout="NHWC"),
 ]}
 
 

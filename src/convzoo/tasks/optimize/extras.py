@@ -6,7 +6,7 @@ import importlib.util
 
 EXTRA_OF_MODULE = {"onnxruntime": "onnx", "onnxscript": "onnx", "onnx": "onnx", "openvino": "openvino",
                    "nncf": "openvino", "torchao": "int8", "litert_torch": "tflite",
-                   "ai_edge_litert.interpreter": "tflite"}
+                   "ai_edge_litert.interpreter": "tflite", "keras": "keras"}
 
 
 def import_extra(what: str, module: str):
@@ -18,4 +18,7 @@ def import_extra(what: str, module: str):
 
 
 def has_module(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or blocked (sys.modules[name] = None)
+        return False
