@@ -6,8 +6,10 @@ import os
 
 def import_keras():
     try:
-        # torch first: importing tensorflow before triton segfaults (tensorflow/tensorflow#124205)
+        # torch and torchvision (which loads triton) first: importing tensorflow before
+        # triton segfaults (tensorflow/tensorflow#124205); measured: torch alone is not enough.
         import torch  # noqa: F401
+        import torchvision  # noqa: F401
 
         # convzoo always has torch; Keras would otherwise default to TensorFlow, which may be absent.
         # (Set KERAS_BACKEND=tensorflow before importing to run the twins on TensorFlow.)

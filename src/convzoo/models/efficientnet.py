@@ -195,7 +195,7 @@ B0_ROWS = (
 # implementation's table. Input size: the crop torchvision's weights are
 # evaluated at (B2: 288; the paper trains B2 at 260). BN eps: torchvision's
 # B0-B4 weights were trained in PyTorch (eps 1e-5), its B5-B7 ported from TF (1e-3).
-_V1_VARIANTS = {
+V1_VARIANTS = {
     "efficientnet_b0": (1.0, 1.0, 224, 0.2, 1e-5),
     "efficientnet_b1": (1.0, 1.1, 240, 0.2, 1e-5),
     "efficientnet_b2": (1.1, 1.2, 288, 0.3, 1e-5),
@@ -212,7 +212,7 @@ def efficientnet_config(width_mult: float, depth_mult: float, drop_rate: float, 
                               round_filters(1280, width_mult), drop_rate, nn.SiLU, bn_eps)
 
 
-for _name, (_w, _d, _size, _drop, _eps) in _V1_VARIANTS.items():
+for _name, (_w, _d, _size, _drop, _eps) in V1_VARIANTS.items():
     register_model(_name, partial(create_efficientnet, efficientnet_config(_w, _d, _drop, _eps)),
                    family="efficientnet", paper=EFFICIENTNET, input_size=_size)
     register_torchvision_weights(_name)

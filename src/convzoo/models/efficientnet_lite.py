@@ -26,7 +26,7 @@ EFFICIENTNET_LITE = Paper("Higher accuracy on vision models with EfficientNet-Li
 
 # name: (width, depth, input size, dropout), from the TF reference
 # (efficientnet/lite/efficientnet_lite_builder.py).
-_LITE_VARIANTS = {
+LITE_VARIANTS = {
     "efficientnet_lite0": (1.0, 1.0, 224, 0.2),
     "efficientnet_lite1": (1.0, 1.1, 240, 0.2),
     "efficientnet_lite2": (1.1, 1.2, 260, 0.3),
@@ -43,7 +43,7 @@ def efficientnet_lite_config(width_mult: float, depth_mult: float, drop_rate: fl
                               drop_rate, nn.ReLU6, bn_eps=1e-3, padding="same")
 
 
-for _name, (_w, _d, _size, _drop) in _LITE_VARIANTS.items():
+for _name, (_w, _d, _size, _drop) in LITE_VARIANTS.items():
     register_model(_name, partial(create_efficientnet, efficientnet_lite_config(_w, _d, _drop)),
                    family="efficientnet_lite", paper=EFFICIENTNET_LITE, input_size=_size)
 
@@ -87,7 +87,7 @@ def _tf_preprocessing(size: int) -> dict:
 
 # Evaluation preprocessing the packaged Lite checkpoints expect, as keyword
 # arguments of convzoo.data.Preprocessing.
-LITE_CHECKPOINT_PREPROCESSING = {name: _tf_preprocessing(_LITE_VARIANTS[name][2]) for name in _LITE_CHECKPOINT_PACKAGES}
+LITE_CHECKPOINT_PREPROCESSING = {name: _tf_preprocessing(LITE_VARIANTS[name][2]) for name in _LITE_CHECKPOINT_PACKAGES}
 
 # name: (file name, sha256, acc@1 published for the TF originals).
 _LITE_CHECKPOINTS = {

@@ -33,7 +33,7 @@ def _mbconv(expand_ratio, stride, channels, repeats):
 
 
 # name: (rows, stem width, dropout, input size). Rows: (expand, stride, channels, repeats).
-_V2_VARIANTS = {
+V2_VARIANTS = {
     "efficientnet_v2_s": ((
         _fused(1, 1, 24, 2), _fused(4, 2, 48, 4), _fused(4, 2, 64, 4),
         _mbconv(4, 2, 128, 6), _mbconv(6, 1, 160, 9), _mbconv(6, 2, 256, 15),
@@ -48,7 +48,7 @@ _V2_VARIANTS = {
     ), 32, 0.4, 480),
 }
 
-for _name, (_rows, _stem, _drop, _size) in _V2_VARIANTS.items():
+for _name, (_rows, _stem, _drop, _size) in V2_VARIANTS.items():
     register_model(
         _name,
         partial(create_efficientnet, EfficientNetConfig(_rows, _stem, 1280, _drop, nn.SiLU, bn_eps=1e-3)),

@@ -228,8 +228,8 @@ class MobileNetV3(ConvNet):
         init_he_fan_out(self, zero_conv_bias=True)
 
 
-_V3_VARIANTS = {"mobilenet_v3_large": MOBILENET_V3_LARGE, "mobilenet_v3_small": MOBILENET_V3_SMALL}
-for _name, _cfg in _V3_VARIANTS.items():
+V3_VARIANTS = {"mobilenet_v3_large": MOBILENET_V3_LARGE, "mobilenet_v3_small": MOBILENET_V3_SMALL}
+for _name, _cfg in V3_VARIANTS.items():
     register_model(_name, partial(MobileNetV3, _cfg), family="mobilenet_v3", paper=MOBILENET_V3)
     register_torchvision_weights(_name)
 
@@ -282,7 +282,7 @@ def convert_torchvision_v3(state_dict):
     """features.I.block.J: [expand], dw, [se (fc1, fc2)], project; classifier.0/.3 the MLP."""
     block_keys = [k.split(".") for k in state_dict if k.startswith("features.") and ".block." in k]
     n_blocks = len({k[1] for k in block_keys})
-    cfg = next((c for c in _V3_VARIANTS.values() if sum(map(len, c.stages)) == n_blocks), None)
+    cfg = next((c for c in V3_VARIANTS.values() if sum(map(len, c.stages)) == n_blocks), None)
     if cfg is None:
         return state_dict  # no MobileNet v3 has this many blocks: not this layout
     blocks = block_prefixes([len(rows) for rows in cfg.stages])
