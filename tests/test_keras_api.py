@@ -115,3 +115,16 @@ def test_a_missing_keras_names_its_extra(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match=r"format 'keras' needs the optional dependency 'keras': "
                                          r"pip install 'convzoo\[keras\]'"):
         cz.export(cz.get_model("resnet18"), "keras", tmp_path / "r.keras")
+
+
+def test_a_twin_is_built_as_its_pytorch_model_was(czk):
+    """torchvision's mnasnet0_5 checkpoint needs legacy_stem=True (32/16-channel
+    first layers): get_model records it and the Keras builder takes it too."""
+    torch_model = randomize_(cz.get_model("mnasnet0_5", legacy_stem=True)).eval()
+    assert torch_model.build_kwargs["legacy_stem"] is True
+    twin = czk.from_torch(torch_model, input_shape=(64, 64, 3))
+    assert twin.get_layer("stem-conv").kernel.shape[-1] == 32
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = torch_model(x).numpy()
+    assert np.abs(keras_output(twin, x) - expected).max() <= 1e-4 * np.abs(expected).max()

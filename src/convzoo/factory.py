@@ -110,6 +110,9 @@ def get_model(
         build_kwargs["num_classes"] = num_classes
     model = info.build(**build_kwargs)
     model.pretrained_weights = spec
+    # What it was built with beyond its name (a weights spec's legacy_stem, a width_mult...):
+    # its Keras twin (convzoo.keras) is built alike.
+    model.build_kwargs = build_kwargs
     if state_dict is not None:
         load_weights(model, state_dict, strict=True, allow_new_classifier=num_classes is not None)
     return model

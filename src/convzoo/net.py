@@ -50,6 +50,7 @@ class ConvNet(nn.Module):
     aux_loss_weight: float = 0.0
     # Python-side facts, not part of the computation: torch.jit.script leaves them out.
     __jit_unused_properties__ = ["feature_info", "classifier_prefixes"]
+    __jit_ignored_attributes__ = ["build_kwargs", "pretrained_weights"]
 
     def __init__(self, stem: nn.Module, stages: Sequence[nn.Module], head: nn.Module,
                  first_conv: str = "stem.conv.weight"):

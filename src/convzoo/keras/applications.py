@@ -80,7 +80,7 @@ def _build(name, torch_model, include_top, input_shape, pooling, classes, classi
         size = default_preprocessing(name).crop_size
         input_shape = (size, size, 3)
     inputs = keras.Input(tuple(input_shape), name="image")
-    stages, head = BUILDERS[name](inputs)
+    stages, head = BUILDERS[name](inputs, **_architecture_options(BUILDERS[name], torch_model))
     if features_only:
         outputs = list(stages)
     elif include_top:
@@ -101,6 +101,18 @@ def _build(name, torch_model, include_top, input_shape, pooling, classes, classi
     if torch_model is not None:
         transfer_weights(torch_model, model)
     return model
+
+
+def _architecture_options(builder, torch_model) -> dict:
+    """The options the PyTorch twin was built with (factory.get_model records
+    them) that change its architecture and that the Keras builder also takes
+    (e.g. MNASNet's legacy_stem); the others (num_classes, drop rates) are
+    the head's or training's business."""
+    import inspect
+
+    built_with = getattr(torch_model, "build_kwargs", None) or {}
+    accepted = inspect.signature(builder).parameters
+    return {k: v for k, v in built_with.items() if k in accepted and k != "x"}
 
 
 def preprocess_input(images, name: str = "efficientnet_lite0"):

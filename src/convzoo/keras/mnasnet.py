@@ -10,19 +10,20 @@ from .layers import conv_norm_act
 from .mobilenet import conv_pre, mbconv_stages, torch_padding
 
 
-def build(alpha: float, x):
+def build(alpha: float, x, legacy_stem: bool = False):
     """stem 3x3/2 conv -> SepConv + MBConv rows -> head 1x1 conv (1280) -> pool, dropout, fc.
 
-    Only the current stem is mirrored: a PyTorch model built with legacy_stem=True
-    (torchvision's mnasnet0_5 checkpoint) keeps 32/16 channels in its first two
-    layers, which this builder (called without the PyTorch model) cannot see."""
+    legacy_stem (torchvision's mnasnet0_5 checkpoint): the stem conv and the
+    SepConv keep 32 and 16 channels whatever alpha is."""
     def width(c: float) -> int:
         return make_divisible(c * alpha, 8)
 
     # BN eps stays PyTorch's default 1e-5 (the family only changes the momentum).
-    x = conv_norm_act(x, width(torch_mnasnet.STEM_WIDTH), 3, 2, act="relu", name="stem",
-                      padding=torch_padding(3, 2))
+    stem_width = torch_mnasnet.STEM_WIDTH if legacy_stem else width(torch_mnasnet.STEM_WIDTH)
+    x = conv_norm_act(x, stem_width, 3, 2, act="relu", name="stem", padding=torch_padding(3, 2))
     rows = [[replace(row, channels=width(row.channels)) for row in stage] for stage in torch_mnasnet.MNASNET_STAGES]
+    if legacy_stem:
+        rows[0] = list(torch_mnasnet.MNASNET_STAGES[0])
     stages = mbconv_stages(x, rows, "relu")
     return stages, classifier_head(0.2, pre=conv_pre(torch_mnasnet.HEAD_WIDTH, "relu"))
 
