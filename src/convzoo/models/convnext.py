@@ -127,14 +127,14 @@ def _init_weights(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
-_VARIANTS = {
+VARIANTS = {
     "convnext_tiny": ConvNeXtConfig((3, 3, 9, 3), (96, 192, 384, 768), paper_drop_path_rate=0.1),
     "convnext_small": ConvNeXtConfig((3, 3, 27, 3), (96, 192, 384, 768), paper_drop_path_rate=0.4),
     "convnext_base": ConvNeXtConfig((3, 3, 27, 3), (128, 256, 512, 1024), paper_drop_path_rate=0.5),
     "convnext_large": ConvNeXtConfig((3, 3, 27, 3), (192, 384, 768, 1536), paper_drop_path_rate=0.5),
 }
 
-for _name, _cfg in _VARIANTS.items():
+for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(ConvNeXt, _cfg), family="convnext", paper=CONVNEXT)
     register_torchvision_weights(_name)
 
