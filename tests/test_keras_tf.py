@@ -1,6 +1,7 @@
 """The Keras twins on the TensorFlow backend (`pytest -m tf`; needs
 tensorflow-cpu): parity with the PyTorch twin for the smallest twin of every
-family, and a TFLite conversion of a twin by TensorFlow's own converter.
+family, a TFLite conversion of a twin by TensorFlow's own converter, and a
+fine-tune step, save and load there.
 
 Keras picks its backend once per process, and the default run uses the torch
 backend, so this runs in a subprocess. There, torch and torchvision
@@ -55,16 +56,26 @@ with torch.no_grad():
     expected = torch_model(x).numpy()
 assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max(), np.abs(got - expected).max()
 print("tflite ok", flush=True)
+
+# What a TensorFlow user does next: fine-tune, save, load.
+twin.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+images = np.random.default_rng(0).normal(size=(8, 64, 64, 3)).astype("float32")
+loss = twin.fit(images, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0).history["loss"][0]
+assert np.isfinite(loss), loss
+twin.save({tmp!r})
+again = keras.saving.load_model({tmp!r})
+assert np.allclose(again.predict(images, verbose=0), twin.predict(images, verbose=0), atol=1e-5)
+print("fit and save ok", flush=True)
 """
 
 
-def test_twins_on_the_tensorflow_backend():
+def test_twins_on_the_tensorflow_backend(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         import tensorflow  # noqa: F401  (only to fail with the fix when it is missing)
     except ImportError:
         pytest.fail("-m tf needs TensorFlow: pip install tensorflow-cpu")
-    done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(TESTS))], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(TESTS), tmp=str(tmp_path / "tuned.keras"))], env=env, capture_output=True,
                           text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "tflite ok" in done.stdout
+    assert "tflite ok" in done.stdout and "fit and save ok" in done.stdout
