@@ -117,13 +117,16 @@ def test_a_missing_keras_names_its_extra(monkeypatch, tmp_path):
         cz.export(cz.get_model("resnet18"), "keras", tmp_path / "r.keras")
 
 
-def test_a_twin_is_built_as_its_pytorch_model_was(czk):
+@pytest.mark.parametrize("name, options, stem_width", [("mnasnet0_5", {"legacy_stem": True}, 32),
+                                                       ("mobilenet_v2", {"width_mult": 0.75}, 24)])
+def test_a_twin_is_built_as_its_pytorch_model_was(czk, name, options, stem_width):
     """torchvision's mnasnet0_5 checkpoint needs legacy_stem=True (32/16-channel
-    first layers): get_model records it and the Keras builder takes it too."""
-    torch_model = randomize_(cz.get_model("mnasnet0_5", legacy_stem=True)).eval()
-    assert torch_model.build_kwargs["legacy_stem"] is True
+    first layers), a slimmer MobileNet a width_mult: get_model records the
+    options and the Keras builder takes them too."""
+    torch_model = randomize_(cz.get_model(name, **options)).eval()
+    assert all(torch_model.build_kwargs[k] == v for k, v in options.items())
     twin = czk.from_torch(torch_model, input_shape=(64, 64, 3))
-    assert twin.get_layer("stem-conv").kernel.shape[-1] == 32
+    assert twin.get_layer("stem-conv").kernel.shape[-1] == stem_width
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = torch_model(x).numpy()

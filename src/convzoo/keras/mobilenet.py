@@ -64,7 +64,7 @@ def conv_pre(filters: int, act: str, eps: float = 1e-5):
 
 # ---- MobileNet v1 -----------------------------------------------------------
 
-def build_v1(width_mult: float, x):
+def build_v1(x, width_mult: float = 1.0):
     def width(c: float) -> int:
         return make_divisible(c * width_mult, 8)
 
@@ -85,7 +85,7 @@ def build_v1(width_mult: float, x):
 
 # ---- MobileNet v2 -----------------------------------------------------------
 
-def build_v2(width_mult: float, x):
+def build_v2(x, width_mult: float = 1.0):
     def width(c: float) -> int:
         return make_divisible(c * width_mult, 8)
 
@@ -119,7 +119,7 @@ def mobilenet_v3_head(hidden: int, drop_rate: float, pre):
     return head
 
 
-def build_v3(cfg, width_mult: float, x):
+def build_v3(cfg, x, width_mult: float = 1.0):
     def width(c: float) -> int:
         return make_divisible(c * width_mult, 8)
 
@@ -141,10 +141,11 @@ def build_v3(cfg, width_mult: float, x):
 
 
 def _register():
-    register_twin("mobilenet_v1", partial(build_v1, 1.0))
-    register_twin("mobilenet_v2", partial(build_v2, 1.0))
+    # width_mult is a keyword: a PyTorch model built with another one gets a twin built alike.
+    register_twin("mobilenet_v1", build_v1)
+    register_twin("mobilenet_v2", build_v2)
     for name, cfg in torch_mobilenet.V3_VARIANTS.items():
-        register_twin(name, partial(build_v3, cfg, 1.0))
+        register_twin(name, partial(build_v3, cfg))
 
 
 _register()
