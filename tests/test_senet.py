@@ -9,7 +9,7 @@ from timm.models.resnet import ResNet as TimmResNet
 
 import convzoo as cz
 from convzoo.models.resnet import ResNet
-from convzoo.models.senet import _VARIANTS
+from convzoo.models.senet import VARIANTS
 from parity import assert_close, assert_parity, check_anatomy, check_drop_path, count_params, randomize_
 
 SENET_MODELS = [
@@ -36,7 +36,7 @@ def test_parity_full_size(name, tmp_path):
 
 def _small_senet154(in_chans=3):
     """SENet-154's configuration at depths (2, 1, 1, 1), cheap enough for the fast run."""
-    model = ResNet(dataclasses.replace(_VARIANTS["senet154"], depths=(2, 1, 1, 1)), in_chans=in_chans)
+    model = ResNet(dataclasses.replace(VARIANTS["senet154"], depths=(2, 1, 1, 1)), in_chans=in_chans)
     model.family = "resnet"  # what load_weights reads to pick the converters
     return model
 
