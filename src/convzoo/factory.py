@@ -8,11 +8,13 @@ through here: `get_model`, `get_weights`, `list_models`, `model_info`.
 from __future__ import annotations
 
 import difflib
+from typing import Sequence
 
 from torch import nn
 
 from . import models  # noqa: F401  (importing the package registers every family)
 from .data.preprocessing import Preprocessing
+from .net import FeatureEncoder
 from .registry import ModelInfo, lookup, registered_names
 from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
 from .weights.specs import Weights, weights_of
@@ -77,6 +79,8 @@ def get_model(
     weights: str | dict | None = None,
     num_classes: int | None = None,
     in_chans: int = 3,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model.
@@ -87,7 +91,12 @@ def get_model(
     num_classes: size of the classifier; with weights for another number of
     classes, everything but the classifier is loaded (transfer learning).
     in_chans: input channels; pretrained RGB weights are adapted to it.
+    features_only: a `net.FeatureEncoder` instead: forward returns the maps at
+    `out_indices` (default: all) of the stem (where its stride is its own) and
+    every stage, finest first; its `feature_info` gives their channels and strides.
     """
+    if out_indices is not None and not features_only:
+        raise ValueError("out_indices selects an encoder's maps: pass features_only=True with it")
     if "pretrained" in kwargs:  # torchvision's and timm's old spelling
         raise ValueError(f"get_model has no pretrained= argument: use get_model({name!r}, weights=\"DEFAULT\") "
                          f"(or a weights tag, or a checkpoint path)")
@@ -115,4 +124,4 @@ def get_model(
     model.build_kwargs = build_kwargs
     if state_dict is not None:
         load_weights(model, state_dict, strict=True, allow_new_classifier=num_classes is not None)
-    return model
+    return FeatureEncoder(model, out_indices) if features_only else model

@@ -89,6 +89,27 @@ class ConvNet(nn.Module):
         return [StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), f"stages.{i}")
                 for i, out in enumerate(outputs)]
 
+    def stem_info(self, size: int = 224) -> StageInfo:
+        """The stem's output channels and stride (meta device, as feature_info)."""
+        stand_ins = {name: torch.empty_like(t, device="meta")
+                     for name, t in [*self.stem.named_parameters(), *self.stem.named_buffers()]}
+        image = torch.empty(1, self.get_parameter(self.first_conv).shape[1], size, size, device="meta")
+        was_training = self.stem.training
+        self.stem.eval()
+        try:
+            with torch.no_grad():
+                out = torch.func.functional_call(self.stem, stand_ins, (image,))
+        finally:
+            self.stem.train(was_training)
+        return StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), "stem")
+
+    def encoder_info(self) -> list[StageInfo]:
+        """The maps an encoder can return: the stem's output where its stride is
+        its own (strided, and finer than the first stage's), then every stage's."""
+        stages = self.feature_info
+        stem = self.stem_info()
+        return ([stem] if 1 < stem.reduction < stages[0].reduction else []) + list(stages)
+
     @property
     def classifier_prefixes(self) -> tuple[str, ...]:
         """Key prefixes of every classifier (`fc` of each head, auxiliary ones
@@ -175,3 +196,66 @@ class _StagesView(nn.Module):
 
 def _frozen_modules(model: nn.Module) -> Iterable[nn.Module]:
     return (m for m in model.modules() if getattr(m, "frozen", False))
+
+
+class FeatureEncoder(nn.Module):
+    """A model as an encoder for dense prediction: forward(x) -> the maps at
+    `out_indices` of `model.encoder_info()` (the stem where it has its own
+    stride, then every stage), finest first; `feature_info` describes them.
+
+    It holds the model's `stem` and the stages it needs under the same names,
+    so a classifier's state_dict loads into it (the head's keys aside), and
+    stops after the last stage asked for.
+    """
+
+    def __init__(self, model: ConvNet, out_indices: Sequence[int] | None = None):
+        super().__init__()
+        available = model.encoder_info()
+        n = len(available)
+        indices = list(range(n)) if out_indices is None else [int(i) for i in out_indices]
+        bad = [i for i in indices if not -n <= i < n]
+        if bad or not indices:
+            raise ValueError(f"out_indices {tuple(indices)}: {model.name or type(model).__name__} has {n} maps "
+                             f"({', '.join(f'{i}: {info.module} /{info.reduction}' for i, info in enumerate(available))})"
+                             f"; choose indices among 0..{n - 1} (or -{n}..-1)")
+        indices = sorted({i % n for i in indices})
+        self.has_stem_map = available[0].module == "stem"
+        self.out_indices = tuple(indices)
+        self.feature_info = [available[i] for i in indices]
+        last_stage = int(self.feature_info[-1].module.split(".")[1]) if self.feature_info[-1].module != "stem" else -1
+        self.stem = model.stem
+        self.stages = nn.ModuleList(list(model.stages)[:last_stage + 1])
+        self.name = model.name
+        self.pretrained_weights = model.pretrained_weights
+        # Families whose stages pass more than one tensor along (NASNet) keep their own
+        # forward_stages; it reads only `stem` and `stages`, which this module has.
+        own = type(model).forward_stages
+        self._forward_stages = None if own is ConvNet.forward_stages else own
+
+    @property
+    def channels(self) -> list[int]:
+        return [info.channels for info in self.feature_info]
+
+    @property
+    def reductions(self) -> list[int]:
+        return [info.reduction for info in self.feature_info]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        if self._forward_stages is None:
+            x = self.stem(x)
+            maps.append(x)
+            for stage in self.stages:
+                x = stage(x)
+                maps.append(x)
+        else:
+            stem_out = []
+            hook = self.stem.register_forward_hook(lambda module, inputs, output: stem_out.append(output))
+            try:
+                maps = [None, *self._forward_stages(self, x)]
+            finally:
+                hook.remove()
+            maps[0] = stem_out[0]
+        if not self.has_stem_map:
+            maps = maps[1:]
+        return [maps[i] for i in self.out_indices]
