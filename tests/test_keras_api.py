@@ -131,3 +131,8 @@ def test_a_twin_is_built_as_its_pytorch_model_was(czk, name, options, stem_width
     with torch.no_grad():
         expected = torch_model(x).numpy()
     assert np.abs(keras_output(twin, x) - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_a_pytorch_option_the_twin_does_not_mirror_is_refused(czk):
+    with pytest.raises(ValueError, match="the Keras twin of resnet50 cannot be built with output_stride=16"):
+        czk.from_torch(cz.get_model("resnet50", output_stride=16), input_shape=(64, 64, 3))

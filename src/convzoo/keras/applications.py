@@ -112,7 +112,18 @@ def _architecture_options(builder, torch_model) -> dict:
 
     built_with = getattr(torch_model, "build_kwargs", None) or {}
     accepted = inspect.signature(builder).parameters
+    unmirrored = sorted(k for k in built_with if k not in accepted and k not in _NOT_ARCHITECTURE)
+    if unmirrored:  # the twin would compute something else with the same weights: refuse
+        options = ", ".join(f"{k}={built_with[k]!r}" for k in unmirrored)
+        raise ValueError(f"the Keras twin of {torch_model.name} cannot be built with {options}: build the PyTorch "
+                         f"model without it to carry its weights over")
     return {k: v for k, v in built_with.items() if k in accepted and k != "x"}
+
+
+# Options of PyTorch builders that do not change the inference graph's shape or
+# function (or change a shape the weight copy then refuses by name: in_chans).
+_NOT_ARCHITECTURE = {"num_classes", "in_chans", "drop_rate", "drop_path_rate", "memory_efficient",
+                     "transform_input", "aux_logits"}
 
 
 def preprocess_input(images, name: str = "efficientnet_lite0"):

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.dilation import dilated_stage_plan
 from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
@@ -37,14 +38,14 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
-                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1):
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and base_width=64")
         out_channels = planes * self.expansion
         first_planes = planes // reduce_first
-        self.conv1 = ConvNormAct(in_channels, first_planes, 3, stride)
-        self.conv2 = ConvNormAct(first_planes, out_channels, 3, act_layer=None)
+        self.conv1 = ConvNormAct(in_channels, first_planes, 3, stride, dilation=first_dilation or dilation)
+        self.conv2 = ConvNormAct(first_planes, out_channels, 3, dilation=dilation, act_layer=None)
         self.se = _make_se(out_channels, se_ratio)
         self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -68,13 +69,13 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
-                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1):
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         first_width = width // reduce_first
         out_channels = planes * self.expansion
         self.conv1 = ConvNormAct(in_channels, first_width, 1)
-        self.conv2 = ConvNormAct(first_width, width, 3, stride, groups=groups)
+        self.conv2 = ConvNormAct(first_width, width, 3, stride, dilation=first_dilation or dilation, groups=groups)
         self.conv3 = ConvNormAct(width, out_channels, 1, act_layer=None)
         self.se = _make_se(out_channels, se_ratio)
         self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
@@ -149,24 +150,33 @@ class ResNetConfig:
 
 
 class ResNet(ConvNet):
-    """stem (stride 4) -> four stages of residual blocks (strides 4, 8, 16, 32) -> pool, fc."""
+    """stem (stride 4) -> four stages of residual blocks (strides 4, 8, 16, 32) -> pool, fc.
+
+    output_stride 16 or 8 (DeepLab's "atrous" encoder): the last one or two
+    stages keep their input's resolution, their 3x3 convs dilated by the
+    stride they gave up, so that they still see as far; the weights are the
+    same tensors, and output_stride=32 is the plain network."""
 
     family = "resnet"
 
-    def __init__(self, cfg: ResNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
+    def __init__(self, cfg: ResNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0,
+                 output_stride: int = 32):
         stem_width = 64
         stem = make_stem(in_chans, stem_width, cfg.deep_stem)
         in_channels = stem_width * 2 if cfg.deep_stem else stem_width
         stages = []
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
+        stage_plan = dilated_stage_plan(output_stride, stem_stride=4, stage_strides=(1, 2, 2, 2))
         for i, (depth, planes) in enumerate(zip(cfg.depths, (64, 128, 256, 512))):
+            stride, dilation, previous_dilation = stage_plan[i]
             blocks = []
             for j in range(depth):
                 blocks.append(cfg.block(
-                    in_channels, planes, stride=2 if (i > 0 and j == 0) else 1,
+                    in_channels, planes, stride=stride if j == 0 else 1,
                     groups=cfg.groups, base_width=cfg.base_width, se_ratio=cfg.se_ratio,
                     drop_path=rates[i][j], down_kernel_size=cfg.down_kernel_size,
-                    reduce_first=cfg.reduce_first,
+                    reduce_first=cfg.reduce_first, dilation=dilation,
+                    first_dilation=previous_dilation if j == 0 else dilation,
                 ))
                 in_channels = planes * cfg.block.expansion
             stages.append(nn.Sequential(*blocks))
