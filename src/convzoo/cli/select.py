@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .predict import positive_int
+from .predict import positive_float, positive_int
 
 _SCALES = {"K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -21,16 +21,6 @@ def param_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a parameter count: e.g. 5M, 800K or 4000000")
     return int(value)
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
 
 
 def add_select_parser(sub) -> None:
