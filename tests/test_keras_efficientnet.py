@@ -21,7 +21,7 @@ def test_parity(name):
     assert_keras_parity(name)
 
 
-@pytest.mark.parametrize("size", [65, 70])
+@pytest.mark.parametrize("size", [65, pytest.param(70, marks=pytest.mark.slow)])
 def test_lite_same_padding_on_odd_sizes(size):
     """Lite's TF "SAME" padding is asymmetric where a stride-2 input is even and
     symmetric where it is odd: sizes that hit both cases along the network."""

@@ -4,8 +4,9 @@ create_feature_extractor uses), torch.export and ONNX with a free batch size.
 Outputs must equal eager's: exactly for script and fx (same kernels), to
 float32 precision for the exported files (read back by their runtimes).
 
-By default the smallest model of every family (plus Inception v3 and SE-ResNet,
-whose blocks differ from their family's smallest); every model with -m slow."""
+By default the smallest model of every family (scripting and tracing also
+Inception v3 and SE-ResNet, whose blocks differ from their family's smallest);
+every model with -m slow."""
 import warnings
 
 import pytest
@@ -22,12 +23,15 @@ def _smallest_of_each_family() -> list[str]:
         info = cz.model_info(name)
         if info.family not in smallest or info.params < cz.model_info(smallest[info.family]).params:
             smallest[info.family] = name
-    return sorted({*smallest.values(), "inception_v3", "seresnet18"})
+    return sorted(smallest.values())
 
 
-FAST = _smallest_of_each_family()
-SLOW = [name for name in cz.list_models() if name not in FAST]
-EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW)]
+FAMILIES = _smallest_of_each_family()
+FAST = sorted({*FAMILIES, "inception_v3", "seresnet18"})  # their blocks differ from their family's smallest
+EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models() if name not in FAST)]
+# Exports cost seconds each: by default one model per family.
+EXPORTED = [*FAMILIES, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models()
+                         if name not in FAMILIES)]
 
 
 def _input(name: str, batch: int = 2) -> torch.Tensor:
@@ -42,7 +46,8 @@ def _model(name: str) -> torch.nn.Module:
 
 
 def test_the_fast_subset_covers_every_family():
-    assert {cz.model_info(n).family for n in FAST} == {cz.model_info(n).family for n in cz.list_models()}
+    every_family = {cz.model_info(n).family for n in cz.list_models()}
+    assert {cz.model_info(n).family for n in FAST} == {cz.model_info(n).family for n in FAMILIES} == every_family
 
 
 @pytest.mark.parametrize("name", EVERY_MODEL)
@@ -58,7 +63,7 @@ def test_scripts_and_traces_to_the_same_outputs(name):
 
 
 @pytest.mark.parametrize("fmt", ["exported-program", "onnx"])
-@pytest.mark.parametrize("name", EVERY_MODEL)
+@pytest.mark.parametrize("name", EXPORTED)
 def test_exports_with_a_free_batch_size(name, fmt, tmp_path):
     """export() reads the file back and compares it with eager at batches 1
     and 3 (it raises above `tolerance`); the report says what it measured."""
