@@ -28,6 +28,7 @@ from torch import nn
 from ...data.preprocessing import Preprocessing, imagenet_categories
 from ...version import __version__
 from ..optimize.extras import has_module, import_extra
+from ..optimize.runners import in_chans as input_channels
 from .formats import FORMATS, Format, get_format
 
 __all__ = ["export", "ExportReport", "ExportError", "FORMATS"]
@@ -90,7 +91,7 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     preprocessing = preprocessing or _preprocessing_of(model, image_size)
     size = image_size or preprocessing.crop_size
-    in_chans = _in_chans(model)
+    in_chans = input_channels(model)
     target = _target_path(path, name, fmt)
 
     start = time.perf_counter()
@@ -197,14 +198,6 @@ def _preprocessing_of(model: nn.Module, image_size: int | None) -> Preprocessing
 
         return default_preprocessing(name)
     return Preprocessing.for_input_size(image_size or 224)
-
-
-def _in_chans(model: nn.Module) -> int:
-    first = getattr(model, "first_conv", None)
-    if first:
-        return model.get_parameter(first).shape[1]
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return conv.in_channels if conv is not None else 3
 
 
 def _target_path(path, name: str, fmt: Format) -> Path:

@@ -39,5 +39,9 @@ def build_runner(model: nn.Module, runtime: str, precision: str, *, size: tuple[
 
 
 def in_chans(model: nn.Module) -> int:
+    """The input channels: a zoo model's first conv, else any model's first Conv2d, else RGB."""
     first_conv = getattr(model, "first_conv", None)
-    return model.get_parameter(first_conv).shape[1] if first_conv else 3
+    if first_conv:
+        return model.get_parameter(first_conv).shape[1]
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else 3
