@@ -71,37 +71,28 @@ class ConvNet(nn.Module):
         return self.__dict__["_feature_info"]
 
     def _measure_stages(self, size: int = 224) -> list[StageInfo]:
-        # The model's own tensors stay where they are: the pass runs on meta
-        # stand-ins of every parameter and buffer (torch.func.functional_call).
+        outputs = self._run_on_meta(_StagesView(self), size)
+        return [_stage_info(out, size, f"stages.{i}") for i, out in enumerate(outputs)]
+
+    def stem_info(self, size: int = 224) -> StageInfo:
+        """The stem's output channels and stride (measured as feature_info is)."""
+        return _stage_info(self._run_on_meta(self.stem, size), size, "stem")
+
+    def _run_on_meta(self, module: nn.Module, size: int):
+        """`module` (part of this model, or a view of it) in eval mode on a size x size image,
+        on the meta device: shapes only, no memory, no arithmetic. The model's
+        own tensors stay where they are: the pass runs on meta stand-ins of
+        `module`'s parameters and buffers (torch.func.functional_call)."""
         stand_ins = {name: torch.empty_like(t, device="meta")
-                     for name, t in [*self.named_parameters(), *self.named_buffers()]}
+                     for name, t in [*module.named_parameters(), *module.named_buffers()]}
         image = torch.empty(1, self.get_parameter(self.first_conv).shape[1], size, size, device="meta")
-        was_training = self.training
+        was_training = self.training  # the model's mode (a fresh view's own flag says nothing)
         self.eval()
         try:
             with torch.no_grad():
-                outputs = torch.func.functional_call(_StagesView(self), {f"model.{k}": v for k, v in stand_ins.items()},
-                                                     (image,))
+                return torch.func.functional_call(module, stand_ins, (image,))
         finally:
             self.train(was_training)
-        # Unpadded ("valid") convs shave a few pixels off (AlexNet, Inception):
-        # the stride is the nearest power of two.
-        return [StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), f"stages.{i}")
-                for i, out in enumerate(outputs)]
-
-    def stem_info(self, size: int = 224) -> StageInfo:
-        """The stem's output channels and stride (meta device, as feature_info)."""
-        stand_ins = {name: torch.empty_like(t, device="meta")
-                     for name, t in [*self.stem.named_parameters(), *self.stem.named_buffers()]}
-        image = torch.empty(1, self.get_parameter(self.first_conv).shape[1], size, size, device="meta")
-        was_training = self.stem.training
-        self.stem.eval()
-        try:
-            with torch.no_grad():
-                out = torch.func.functional_call(self.stem, stand_ins, (image,))
-        finally:
-            self.stem.train(was_training)
-        return StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), "stem")
 
     def encoder_info(self) -> list[StageInfo]:
         """The maps an encoder can return: the stem's output where its stride is
@@ -181,6 +172,12 @@ class ConvNet(nn.Module):
             for module in _frozen_modules(self):
                 module.eval()
         return self
+
+
+def _stage_info(out: torch.Tensor, size: int, module: str) -> StageInfo:
+    # Unpadded ("valid") convs shave a few pixels off (AlexNet, Inception):
+    # the stride is the nearest power of two.
+    return StageInfo(int(out.shape[1]), 2 ** round(math.log2(size / out.shape[-1])), module)
 
 
 class _StagesView(nn.Module):
