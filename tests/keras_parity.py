@@ -33,10 +33,13 @@ def trainable_params(keras_model) -> int:
     return sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
 
 
-def assert_keras_parity(name: str, size: int = 64, seed: int = 0, batch: int = 2) -> None:
+def assert_keras_parity(name: str, size: int = 64, seed: int = 0, batch: int = 2,
+                        untwinned: tuple[str, ...] = (), **model_kwargs) -> None:
+    """`untwinned`: key prefixes of PyTorch parameters the twin leaves out
+    (training-only heads), not counted; `model_kwargs` go to get_model."""
     import convzoo.keras as czk
 
-    torch_model = randomize_(cz.get_model(name), seed).eval()
+    torch_model = randomize_(cz.get_model(name, **model_kwargs), seed).eval()
     keras_model = czk.from_torch(torch_model, input_shape=(size, size, 3))
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed + 1))
     with torch.no_grad():
@@ -46,7 +49,8 @@ def assert_keras_parity(name: str, size: int = 64, seed: int = 0, batch: int = 2
     assert np.isfinite(scale) and scale > 0
     error = np.abs(got - expected).max()
     assert error <= 1e-4 * scale, f"{name}: max|keras - torch| = {error:.3g} > 1e-4 * {scale:.3g}"
-    assert trainable_params(keras_model) == sum(p.numel() for p in torch_model.parameters())
+    inference_params = sum(p.numel() for n, p in torch_model.named_parameters() if not n.startswith(untwinned))
+    assert trainable_params(keras_model) == inference_params
 
 
 def assert_stages_match(name: str, size: int = 64, seed: int = 0) -> None:

@@ -43,6 +43,18 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def smallest_of_each_family(names=None) -> list[str]:
+    """The model with the fewest parameters in each family (of `names`, default every model)."""
+    import convzoo as cz
+
+    smallest = {}
+    for name in cz.list_models() if names is None else names:
+        info = cz.model_info(name)
+        if info.family not in smallest or info.params < cz.model_info(smallest[info.family]).params:
+            smallest[info.family] = name
+    return sorted(smallest.values())
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

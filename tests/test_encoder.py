@@ -5,19 +5,10 @@ import pytest
 import torch
 
 import convzoo as cz
-from parity import randomize_
+from parity import randomize_, smallest_of_each_family
 
 
-def _smallest_of_each_family() -> list[str]:
-    smallest = {}
-    for name in cz.list_models():
-        info = cz.model_info(name)
-        if info.family not in smallest or info.params < cz.model_info(smallest[info.family]).params:
-            smallest[info.family] = name
-    return sorted({*smallest.values(), "inception_v3"})
-
-
-FAST = _smallest_of_each_family()
+FAST = sorted({*smallest_of_each_family(), "inception_v3"})
 EVERY_MODEL = [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in cz.list_models() if n not in FAST)]
 
 

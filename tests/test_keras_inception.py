@@ -1,35 +1,20 @@
 """Keras twins of GoogLeNet (Inception v1) and Inception v3 (issue 15).
 
-The shared `assert_keras_parity` counts every torch parameter, but the Keras
-twin is the inference graph: the auxiliary classifiers (`aux_heads`, run by
-the torch model in training mode only, on by default in inception_v3) are
-left out of it. So the parity check here is the same protocol with the
-parameter count taken over the torch model minus its auxiliary heads.
+The Keras twin is the inference graph: the auxiliary classifiers
+(`aux_heads`, run by the torch model in training mode only, on by default in
+inception_v3) are left out of it, so the parameter count leaves them out too.
 """
 import numpy as np
 import pytest
 import torch
 
 import convzoo as cz
-from keras_parity import assert_stages_match, keras_output, trainable_params
+from keras_parity import assert_keras_parity, assert_stages_match, keras_output
 from parity import randomize_
 
 
-def assert_inception_parity(name: str, size: int, seed: int = 0, batch: int = 2, **model_kwargs) -> None:
-    import convzoo.keras as czk
-
-    torch_model = randomize_(cz.get_model(name, **model_kwargs), seed).eval()
-    keras_model = czk.from_torch(torch_model, input_shape=(size, size, 3))
-    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed + 1))
-    with torch.no_grad():
-        expected = torch_model(x).numpy()
-    got = keras_output(keras_model, x)
-    scale = np.abs(expected).max()
-    assert np.isfinite(scale) and scale > 0
-    error = np.abs(got - expected).max()
-    assert error <= 1e-4 * scale, f"{name}: max|keras - torch| = {error:.3g} > 1e-4 * {scale:.3g}"
-    inference_params = sum(p.numel() for n, p in torch_model.named_parameters() if not n.startswith("aux_heads."))
-    assert trainable_params(keras_model) == inference_params
+def assert_inception_parity(name: str, size: int, **options) -> None:
+    assert_keras_parity(name, size, untwinned=("aux_heads.",), **options)
 
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "inception"]

@@ -29,14 +29,9 @@ import tensorflow as tf
 import convzoo as cz
 import convzoo.keras as czk
 from keras_parity import assert_keras_parity, keras_output
-from parity import randomize_
+from parity import randomize_, smallest_of_each_family
 
-smallest = {{}}
-for name in czk.list_twins():
-    family = cz.model_info(name).family
-    if family not in smallest or cz.model_info(name).params < cz.model_info(smallest[family]).params:
-        smallest[family] = name
-for name in sorted(smallest.values()):
+for name in smallest_of_each_family(czk.list_twins()):
     # VGG's head pools adaptively to 7x7: its twin is exact where the last map divides 7 (32 px: 1x1)
     size = 32 if cz.model_info(name).family == "vgg" else 64
     assert_keras_parity(name, size)

@@ -14,19 +14,10 @@ import torch
 
 import convzoo as cz
 from convzoo.tasks.export import export
-from parity import randomize_
+from parity import randomize_, smallest_of_each_family
 
 
-def _smallest_of_each_family() -> list[str]:
-    smallest = {}
-    for name in cz.list_models():
-        info = cz.model_info(name)
-        if info.family not in smallest or info.params < cz.model_info(smallest[info.family]).params:
-            smallest[info.family] = name
-    return sorted(smallest.values())
-
-
-FAMILIES = _smallest_of_each_family()
+FAMILIES = smallest_of_each_family()
 FAST = sorted({*FAMILIES, "inception_v3", "seresnet18"})  # their blocks differ from their family's smallest
 EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models() if name not in FAST)]
 # Exports cost seconds each: by default one model per family.
