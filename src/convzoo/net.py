@@ -79,13 +79,15 @@ class ConvNet(nn.Module):
         return _stage_info(self._run_on_meta(self.stem, size), size, "stem")
 
     def _run_on_meta(self, module: nn.Module, size: int):
-        """`module` (part of this model, or a view of it) in eval mode on a size x size image,
+        """`module` (part of this model, or a view of it) in eval mode on a size x size image
+        (a length-`size` signal or a size^3 volume for 1D and 3D models),
         on the meta device: shapes only, no memory, no arithmetic. The model's
         own tensors stay where they are: the pass runs on meta stand-ins of
         `module`'s parameters and buffers (torch.func.functional_call)."""
         stand_ins = {name: torch.empty_like(t, device="meta")
                      for name, t in [*module.named_parameters(), *module.named_buffers()]}
-        image = torch.empty(1, self.get_parameter(self.first_conv).shape[1], size, size, device="meta")
+        first = self.get_parameter(self.first_conv)  # (out, in, *kernel): its kernel says 1D, 2D or 3D
+        image = torch.empty(1, first.shape[1], *[size] * (first.dim() - 2), device="meta")
         was_training = self.training  # the model's mode (a fresh view's own flag says nothing)
         self.eval()
         try:

@@ -1,5 +1,6 @@
 """The shared vocabulary of blocks that model families are written in."""
 from .conv import ConvNormAct, create_conv2d
+from .dims import for_dims
 from .drop import DropPath
 from .head import ClassifierHead
 from .inverted_residual import FusedInvertedResidual, InvertedResidual
@@ -20,6 +21,7 @@ __all__ = [
     "SqueezeExcite",
     "Stage",
     "create_conv2d",
+    "for_dims",
     "get_padding",
     "make_act",
     "make_divisible",

@@ -5,6 +5,7 @@ from typing import Callable
 
 from torch import nn
 
+from .dims import for_dims
 from .helpers import make_act
 from .padding import Conv2dSame, get_padding
 
@@ -18,13 +19,18 @@ def create_conv2d(
     groups: int = 1,
     bias: bool = False,
     padding: int | str | None = None,
+    spatial_dims: int = 2,
 ) -> nn.Conv2d:
-    """A conv with symmetric padding by default, or TensorFlow's with padding="same"."""
+    """A conv with symmetric padding by default, or TensorFlow's with padding="same".
+    spatial_dims=1|3: nn.Conv1d/nn.Conv3d with the same int kernel (layers/dims.py)."""
     if padding == "same":
+        if spatial_dims != 2:
+            raise ValueError("TensorFlow 'SAME' padding is 2D only here: use spatial_dims=2")
         return Conv2dSame(in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups, bias=bias)
     if padding is None:
         padding = get_padding(kernel_size, stride, dilation)
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    conv = for_dims(nn.Conv2d, spatial_dims)
+    return conv(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
 
 
 class ConvNormAct(nn.Sequential):
@@ -33,6 +39,7 @@ class ConvNormAct(nn.Sequential):
 
     `norm_layer=None` drops the norm; `act_layer=None` drops the activation.
     `padding="same"` selects TensorFlow "SAME" padding.
+    `spatial_dims=1|3` builds the 1D/3D conv and the norm's 1D/3D sibling.
     """
 
     def __init__(
@@ -48,13 +55,15 @@ class ConvNormAct(nn.Sequential):
         bias: bool | None = None,
         padding: int | str | None = None,
         inplace: bool = True,
+        spatial_dims: int = 2,
     ):
         super().__init__()
         if bias is None:
             bias = norm_layer is None  # a bias before BatchNorm is redundant
-        self.conv = create_conv2d(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding)
+        self.conv = create_conv2d(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, padding,
+                                  spatial_dims)
         if norm_layer is not None:
-            self.bn = norm_layer(out_channels)
+            self.bn = for_dims(norm_layer, spatial_dims)(out_channels)
         if act_layer is not None:
             self.act = make_act(act_layer, inplace)
         self.out_channels = out_channels

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from .dims import for_dims
+
 
 class ResettableHead(nn.Module):
     """The head protocol every model's head follows: `num_classes`, a classifier
@@ -29,12 +31,14 @@ class ClassifierHead(ResettableHead):
     what `ConvNet.reset_classifier` relies on. `num_classes=0` gives pooled
     features (no classifier), as timm does.
     `pre`: final conv/norm that follows the last stage (EfficientNet's 1x1 conv head).
+    `spatial_dims`: 1|2|3, the maps it pools (signals, images, volumes).
     """
 
-    def __init__(self, in_features: int, num_classes: int = 1000, drop_rate: float = 0.0, pre: nn.Module | None = None):
+    def __init__(self, in_features: int, num_classes: int = 1000, drop_rate: float = 0.0, pre: nn.Module | None = None,
+                 spatial_dims: int = 2):
         super().__init__()
         self.pre = pre if pre is not None else nn.Identity()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = for_dims(nn.AdaptiveAvgPool2d, spatial_dims)(1)
         self.flatten = nn.Flatten(1)
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.in_features = in_features
