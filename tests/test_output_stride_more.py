@@ -6,7 +6,9 @@ first dilated block is ours, layers/dilation.py): parity against it. No
 reference dilates DenseNet; there the check is the property dilation exists
 for, which holds for the other families too: on every k-th pixel (k = the
 stride a stage gave up) the dilated network's maps are the undilated
-network's, from the same weights (DeepLab's "atrous" equivalence).
+network's, from the same weights (DeepLab's "atrous" equivalence), for inputs
+whose maps keep even sizes (a multiple of 32) and but for RegNetY, whose
+squeeze-excite averages the whole map.
 """
 import warnings
 

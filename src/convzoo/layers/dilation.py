@@ -40,7 +40,8 @@ class DilatedAvgPool(nn.Module):
     coarser: on every stride-th pixel the dilated network computes the
     undilated one's values, and fills in between. The pixels past the
     bottom/right edge repeat the edge (an average of what is there, not a
-    fade to zero); nothing on that coarse grid reads them. No weights, so a
+    fade to zero); on a map of even size nothing on that coarse grid reads
+    them (of an odd one, the strided pool drops the last row). No weights, so a
     checkpoint's keys do not change. `spatial_dims` 1, 2 or 3 (the mean is
     separable: one pass per dim); nn.AvgPool has no dilation."""
 

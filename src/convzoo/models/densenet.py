@@ -164,8 +164,10 @@ class DenseNet(ConvNet):
     (layers/dilation.py DilatedAvgPool), not an identity or a 1x1 pool: the
     dense layers were trained on the average of 2x2 neighbours, and with it
     the dilated network computes, on every (32 / output_stride)-th pixel of
-    its last maps, exactly the undilated network's values (the same
-    weights' receptive field), filling in the pixels between."""
+    its last map, exactly the undilated network's values (the same weights'
+    receptive field), filling in the pixels between. (Where a transition's
+    input has an odd size, the strided pool drops the last row and column and
+    the dilated one keeps them: the values near that edge differ.)"""
 
     family = "densenet"
 
