@@ -70,13 +70,15 @@ def downsample_layer(in_channels: int, out_channels: int, stride: int = 2, dilat
     At stride 1 (output_stride) the 2x2 kernel stays, dilated by the stride
     given up before it: output pixel i combines input pixels i and i + dilation,
     as the strided conv combined pixels 2i and 2i + 1 of a map that was 2x
-    (dilation) coarser. A kernel of even span needs an odd total padding, put
-    at the bottom/right (`pad`, no weights: the checkpoint keys are unchanged),
-    so that the map keeps its size; timm pads the same way ("SAME")."""
+    (dilation) coarser. The kernel covers dilation + 1 pixels, so `dilation`
+    pixels of padding keep the map's size, split as TensorFlow's "SAME" and
+    timm split them: the odd one at the bottom/right (dilation 1: all of it at
+    the bottom/right; 2: one each side). `pad` has no weights: the checkpoint
+    keys are unchanged."""
     layers = OrderedDict(norm=LayerNorm2d(in_channels, eps=LN_EPS))
     if stride == 1:
-        span = dilation  # the kernel covers dilation + 1 pixels: pad `dilation` in all
-        layers["pad"] = nn.ZeroPad2d((span // 2, span - span // 2, span // 2, span - span // 2))
+        before, after = dilation // 2, dilation - dilation // 2
+        layers["pad"] = nn.ZeroPad2d((before, after, before, after))
     layers["conv"] = nn.Conv2d(in_channels, out_channels, 2, stride=stride, dilation=dilation)
     return nn.Sequential(layers)
 
