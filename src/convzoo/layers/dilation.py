@@ -2,6 +2,9 @@
 stages that would take the network below the wanted resolution keep their
 input's instead (stride 1), and their convolutions dilate by the stride given
 up, so that the receptive field and the weights stay as trained."""
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tuple[int, ...]
@@ -26,3 +29,32 @@ def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tupl
         reduction *= s
         plan.append((s, dilation, previous))
     return plan
+
+
+class DilatedAvgPool(nn.Module):
+    """What a 2x2 stride-2 average pool becomes in a dilated stage: the mean of
+    the pixels `dilation` apart, at stride 1 (the input map's size kept).
+
+    Output pixel i averages input pixels i and i + dilation (per spatial dim),
+    as the strided pool averaged 2i and 2i + 1 of a map `dilation` times
+    coarser: on every stride-th pixel the dilated network computes the
+    undilated one's values, and fills in between. The pixels past the
+    bottom/right edge repeat the edge (an average of what is there, not a
+    fade to zero); on a map of even size nothing on that coarse grid reads
+    them (of an odd one, the strided pool drops the last row). No weights, so a
+    checkpoint's keys do not change. `spatial_dims` 1, 2 or 3 (the mean is
+    separable: one pass per dim); nn.AvgPool has no dilation."""
+
+    def __init__(self, dilation: int, spatial_dims: int = 2):
+        super().__init__()
+        self.dilation = dilation
+        self.spatial_dims = spatial_dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.dilation
+        x = F.pad(x, [0, d] * self.spatial_dims, mode="replicate")  # (0, d) on each spatial dim
+        for i in range(self.spatial_dims):
+            dim = x.dim() - 1 - i
+            size = x.size(dim) - d
+            x = 0.5 * (x.narrow(dim, 0, size) + x.narrow(dim, d, size))
+        return x

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, DropPath, Stage
+from ..layers.dilation import dilated_stage_plan
 from ..layers.drop import drop_path_rates
 from ..layers.norm import LayerNorm2d
 from ..net import ConvNet
@@ -42,11 +43,12 @@ LN_EPS = 1e-6  # every LayerNorm of the reference code
 
 class ConvNeXtBlock(nn.Module):
     """7x7 depth-wise conv -> LayerNorm -> Linear(C, 4C) -> GELU -> Linear(4C, C),
-    scaled per channel (`layer_scale`), plus the input."""
+    scaled per channel (`layer_scale`), plus the input. `dilation` dilates the 7x7 (output_stride)."""
 
-    def __init__(self, dim: int, drop_path: float = 0.0, layer_scale_init: float = 1e-6, mlp_ratio: int = 4):
+    def __init__(self, dim: int, drop_path: float = 0.0, layer_scale_init: float = 1e-6, mlp_ratio: int = 4,
+                 dilation: int = 1):
         super().__init__()
-        self.dw_conv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.dw_conv = nn.Conv2d(dim, dim, 7, padding=3 * dilation, dilation=dilation, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.mlp = nn.Sequential(OrderedDict(
             fc1=nn.Linear(dim, mlp_ratio * dim),
@@ -62,12 +64,23 @@ class ConvNeXtBlock(nn.Module):
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
-def downsample_layer(in_channels: int, out_channels: int) -> nn.Sequential:
-    """LayerNorm -> 2x2/2 conv: opens stages 2-4 (separate from the blocks, Section 2.6)."""
-    return nn.Sequential(OrderedDict(
-        norm=LayerNorm2d(in_channels, eps=LN_EPS),
-        conv=nn.Conv2d(in_channels, out_channels, 2, stride=2),
-    ))
+def downsample_layer(in_channels: int, out_channels: int, stride: int = 2, dilation: int = 1) -> nn.Sequential:
+    """LayerNorm -> 2x2/2 conv: opens stages 2-4 (separate from the blocks, Section 2.6).
+
+    At stride 1 (output_stride) the 2x2 kernel stays, dilated by the stride
+    given up before it: output pixel i combines input pixels i and i + dilation,
+    as the strided conv combined pixels 2i and 2i + 1 of a map that was 2x
+    (dilation) coarser. The kernel covers dilation + 1 pixels, so `dilation`
+    pixels of padding keep the map's size, split as TensorFlow's "SAME" and
+    timm split them: the odd one at the bottom/right (dilation 1: all of it at
+    the bottom/right; 2: one each side). `pad` has no weights: the checkpoint
+    keys are unchanged."""
+    layers = OrderedDict(norm=LayerNorm2d(in_channels, eps=LN_EPS))
+    if stride == 1:
+        before, after = dilation // 2, dilation - dilation // 2
+        layers["pad"] = nn.ZeroPad2d((before, after, before, after))
+    layers["conv"] = nn.Conv2d(in_channels, out_channels, 2, stride=stride, dilation=dilation)
+    return nn.Sequential(layers)
 
 
 class NormClassifierHead(ClassifierHead):
@@ -94,23 +107,30 @@ class ConvNeXtConfig:
 
 
 class ConvNeXt(ConvNet):
-    """patchify stem (stride 4) -> four stages (strides 4, 8, 16, 32) -> pool, LayerNorm, fc."""
+    """patchify stem (stride 4) -> four stages (strides 4, 8, 16, 32) -> pool, LayerNorm, fc.
+
+    output_stride 16 or 8 (DeepLab's "atrous" encoder): the last one or two
+    stages keep their input's resolution; their downsampling conv runs at
+    stride 1 (`downsample_layer`) and their 7x7 depth-wise convs dilate by the
+    stride given up. Same weights; timm's `output_stride` builds the same network."""
 
     family = "convnext"
 
     def __init__(self, cfg: ConvNeXtConfig, num_classes: int = 1000, in_chans: int = 3,
-                 drop_path_rate: float = 0.0, drop_rate: float = 0.0, layer_scale_init: float = 1e-6):
+                 drop_path_rate: float = 0.0, drop_rate: float = 0.0, layer_scale_init: float = 1e-6,
+                 output_stride: int = 32):
         width0 = cfg.widths[0]
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, width0, 4, stride=4),
             norm=LayerNorm2d(width0, eps=LN_EPS),
         ))
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
+        stage_plan = dilated_stage_plan(output_stride, stem_stride=4, stage_strides=(1, 2, 2, 2))
         stages, in_channels = [], width0
-        for i, width in enumerate(cfg.widths):
+        for i, (width, (stride, dilation, first_dilation)) in enumerate(zip(cfg.widths, stage_plan)):
             stages.append(Stage(
-                [ConvNeXtBlock(width, rate, layer_scale_init) for rate in rates[i]],
-                downsample=downsample_layer(in_channels, width) if i > 0 else None,
+                [ConvNeXtBlock(width, rate, layer_scale_init, dilation=dilation) for rate in rates[i]],
+                downsample=downsample_layer(in_channels, width, stride, first_dilation) if i > 0 else None,
             ))
             in_channels = width
         head = NormClassifierHead(in_channels, num_classes, drop_rate)

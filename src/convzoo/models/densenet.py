@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import ClassifierHead
+from ..layers.dilation import DilatedAvgPool, dilated_stage_plan
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter, register_torchvision_weights
@@ -40,12 +41,13 @@ from ..weights import register_converter, register_torchvision_weights
 DENSENET = Paper("Densely Connected Convolutional Networks", 2016, "https://arxiv.org/abs/1608.06993")
 
 
-def norm_act_conv(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
+def norm_act_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Sequential:
     """The pre-activation unit DenseNet is built of: BN -> ReLU -> conv (no bias)."""
     return nn.Sequential(OrderedDict(
         bn=nn.BatchNorm2d(in_channels),
         act=nn.ReLU(inplace=True),
-        conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+        conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
+                       dilation=dilation, bias=False),
     ))
 
 
@@ -53,10 +55,10 @@ class DenseLayer(nn.Module):
     """concat(all earlier features) -> BN-ReLU-1x1 conv -> BN-ReLU-3x3 conv: `growth_rate` new channels."""
 
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float = 0.0,
-                 memory_efficient: bool = False):
+                 memory_efficient: bool = False, dilation: int = 1):
         super().__init__()
         self.conv1 = norm_act_conv(in_channels, bn_size * growth_rate, 1)
-        self.conv2 = norm_act_conv(bn_size * growth_rate, growth_rate, 3)
+        self.conv2 = norm_act_conv(bn_size * growth_rate, growth_rate, 3, dilation)
         self.drop_rate = drop_rate
         self.memory_efficient = memory_efficient
 
@@ -106,20 +108,24 @@ def _running_stats_frozen(bn: nn.BatchNorm2d):
 
 
 class DenseStage(nn.Module):
-    """[transition: BN-ReLU-1x1 conv halving the channels, 2x2 avg-pool] -> dense block."""
+    """[transition: BN-ReLU-1x1 conv halving the channels, 2x2 avg-pool] -> dense block.
+
+    Dilated (output_stride): the pool keeps the resolution (`stride` 1), its
+    2x2 window `first_dilation` apart, and the 3x3 convs dilate by `dilation`."""
 
     def __init__(self, in_channels: int, num_layers: int, growth_rate: int, bn_size: int, transition: bool,
-                 drop_rate: float = 0.0, memory_efficient: bool = False):
+                 drop_rate: float = 0.0, memory_efficient: bool = False, stride: int = 2, dilation: int = 1,
+                 first_dilation: int = 1):
         super().__init__()
         if transition:
             out_channels = in_channels // 2  # compression 0.5 (the "C" of DenseNet-BC)
             self.transition = norm_act_conv(in_channels, out_channels, 1)
-            self.transition.add_module("pool", nn.AvgPool2d(2, 2))
+            self.transition.add_module("pool", nn.AvgPool2d(2, 2) if stride == 2 else DilatedAvgPool(first_dilation))
             in_channels = out_channels
         else:
             self.transition = nn.Identity()
         self.layers = nn.ModuleList(
-            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate, memory_efficient)
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate, memory_efficient, dilation)
             for i in range(num_layers)
         )
         self.out_channels = in_channels + num_layers * growth_rate
@@ -149,20 +155,36 @@ VARIANTS = {
 
 
 class DenseNet(ConvNet):
+    """stem (stride 4) -> four dense stages (strides 4, 8, 16, 32) -> BN-ReLU, pool, fc.
+
+    output_stride 16 or 8 (DeepLab's "atrous" encoder; no reference has it for
+    DenseNet): the last one or two transitions keep the resolution and the 3x3
+    convs after them dilate by the stride given up. The transition's 2x2/2
+    average pool becomes a 2x2 average of pixels `dilation` apart at stride 1
+    (layers/dilation.py DilatedAvgPool), not an identity or a 1x1 pool: the
+    dense layers were trained on the average of 2x2 neighbours, and with it
+    the dilated network computes, on every (32 / output_stride)-th pixel of
+    its last map, exactly the undilated network's values (the same weights'
+    receptive field), filling in the pixels between. (Where a transition's
+    input has an odd size, the strided pool drops the last row and column and
+    the dilated one keeps them: the values near that edge differ.)"""
+
     family = "densenet"
 
     def __init__(self, cfg: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
-                 memory_efficient: bool = False):
+                 memory_efficient: bool = False, output_stride: int = 32):
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
             bn=nn.BatchNorm2d(cfg.stem_width),
             act=nn.ReLU(inplace=True),
             pool=nn.MaxPool2d(3, 2, 1),
         ))
+        stage_plan = dilated_stage_plan(output_stride, stem_stride=4, stage_strides=(1, 2, 2, 2))
         stages, in_channels = [], cfg.stem_width
-        for i, depth in enumerate(cfg.depths):
+        for i, (depth, (stride, dilation, first_dilation)) in enumerate(zip(cfg.depths, stage_plan)):
             stages.append(DenseStage(in_channels, depth, cfg.growth_rate, cfg.bn_size, transition=i > 0,
-                                     drop_rate=drop_rate, memory_efficient=memory_efficient))
+                                     drop_rate=drop_rate, memory_efficient=memory_efficient,
+                                     stride=stride, dilation=dilation, first_dilation=first_dilation))
             in_channels = stages[-1].out_channels
         final_norm = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(in_channels), act=nn.ReLU(inplace=True)))
         head = ClassifierHead(in_channels, num_classes, pre=final_norm)

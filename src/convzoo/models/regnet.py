@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.dilation import dilated_stage_plan
 from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
@@ -97,17 +98,25 @@ def generate_stages(p: RegNetParams) -> list[StageSpec]:
 class RegNetBlock(nn.Module):
     """X block: 1x1 -> 3x3 group conv (stride) -> 1x1, plus the shortcut
     (1x1 projection where the shape changes). `se_ratio` > 0 makes it a Y block:
-    squeeze-excite after the 3x3 conv, its width a fraction of the block's input."""
+    squeeze-excite after the 3x3 conv, its width a fraction of the block's input.
+
+    `dilation` dilates the 3x3 conv (output_stride, layers/dilation.py), the
+    stage's first block's at `first_dilation`. That first block keeps its
+    projection shortcut when its stride went to dilation: the undilated
+    network's weights have one there (a 1x1 conv, which dilation leaves alone)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, group_width: int,
-                 bottleneck_ratio: float = 1.0, se_ratio: float = 0.0, drop_path: float = 0.0):
+                 bottleneck_ratio: float = 1.0, se_ratio: float = 0.0, drop_path: float = 0.0,
+                 dilation: int = 1, first_dilation: int | None = None):
         super().__init__()
+        first_dilation = first_dilation or dilation
         bottleneck = int(round(out_channels * bottleneck_ratio))
         self.conv1 = ConvNormAct(in_channels, bottleneck, 1)
-        self.conv2 = ConvNormAct(bottleneck, bottleneck, 3, stride, groups=bottleneck // group_width)
+        self.conv2 = ConvNormAct(bottleneck, bottleneck, 3, stride, dilation=first_dilation,
+                                 groups=bottleneck // group_width)
         self.se = SqueezeExcite(bottleneck, int(round(in_channels * se_ratio))) if se_ratio else nn.Identity()
         self.conv3 = ConvNormAct(bottleneck, out_channels, 1, act_layer=None)
-        if stride != 1 or in_channels != out_channels:
+        if stride != 1 or in_channels != out_channels or first_dilation != dilation:
             self.downsample = ConvNormAct(in_channels, out_channels, 1, stride, act_layer=None)
         else:
             self.downsample = None
@@ -124,21 +133,28 @@ class RegNetBlock(nn.Module):
 
 class RegNet(ConvNet):
     """3x3/2 conv stem -> four stages (strides 4, 8, 16, 32) generated from
-    `params` -> pool, fc."""
+    `params` -> pool, fc.
+
+    output_stride 16 or 8 (DeepLab's "atrous" encoder): the last one or two
+    stages keep their input's resolution, their 3x3 group convs dilated by the
+    stride they gave up; the same weights load (timm's `output_stride` builds
+    the same network)."""
 
     family = "regnet"
 
     def __init__(self, params: RegNetParams, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.0, drop_path_rate: float = 0.0):
+                 drop_rate: float = 0.0, drop_path_rate: float = 0.0, output_stride: int = 32):
         stem = ConvNormAct(in_chans, STEM_WIDTH, 3, 2)
         specs = generate_stages(params)
         rates = drop_path_rates(drop_path_rate, [s.depth for s in specs])
+        stage_plan = dilated_stage_plan(output_stride, stem_stride=2, stage_strides=(2,) * len(specs))
         in_channels, stages = STEM_WIDTH, []
-        for spec, stage_rates in zip(specs, rates):
+        for spec, stage_rates, (stride, dilation, first_dilation) in zip(specs, rates, stage_plan):
             blocks = []
             for j, rate in enumerate(stage_rates):
-                blocks.append(RegNetBlock(in_channels, spec.width, 2 if j == 0 else 1, spec.group_width,
-                                          spec.bottleneck_ratio, params.se_ratio, rate))
+                blocks.append(RegNetBlock(in_channels, spec.width, stride if j == 0 else 1, spec.group_width,
+                                          spec.bottleneck_ratio, params.se_ratio, rate, dilation=dilation,
+                                          first_dilation=first_dilation if j == 0 else dilation))
                 in_channels = spec.width
             stages.append(nn.Sequential(*blocks))
         head = ClassifierHead(in_channels, num_classes, drop_rate)

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..layers import ClassifierHead, DropPath
 from ..layers.init import init_he_fan_out
+from ..layers.dilation import dilated_stage_plan
 from ..layers.drop import drop_path_rates
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -70,16 +71,19 @@ class PreActBottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int, stride: int = 1, drop_path: float = 0.0):
+    def __init__(self, in_channels: int, planes: int, stride: int = 1, drop_path: float = 0.0,
+                 dilation: int = 1, first_dilation: int | None = None):
         super().__init__()
+        first_dilation = first_dilation or dilation  # the 3x3's; `dilation` is the stage's (output_stride)
         out_channels = planes * self.expansion
         self.norm1 = BatchNormReLU(in_channels)
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
         self.norm2 = BatchNormReLU(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, first_dilation, first_dilation, bias=False)
         self.norm3 = BatchNormReLU(planes)
         self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
-        needs_projection = stride != 1 or in_channels != out_channels
+        # A dilated stage's first block keeps the projection its stride gave it.
+        needs_projection = stride != 1 or in_channels != out_channels or first_dilation != dilation
         self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False) if needs_projection else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -104,11 +108,16 @@ class ResNetV2Config:
 
 class ResNetV2(ConvNet):
     """stem (7x7/2 conv, 3x3/2 max-pool) -> four pre-activation stages
-    (strides 4, 8, 16, 32) -> head (BN-ReLU, pool, fc)."""
+    (strides 4, 8, 16, 32) -> head (BN-ReLU, pool, fc).
+
+    output_stride 16 or 8: the last one or two stages keep their input's
+    resolution, their 3x3 convs dilated by the stride given up (as ResNet v1's,
+    resnet.py); same weights, and timm's `output_stride` builds the same network."""
 
     family = "resnet_v2"
 
-    def __init__(self, cfg: ResNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
+    def __init__(self, cfg: ResNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0,
+                 output_stride: int = 32):
         stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
             pool=nn.MaxPool2d(3, 2, 1),
@@ -116,11 +125,14 @@ class ResNetV2(ConvNet):
         in_channels = cfg.stem_width
         stages = []
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
+        stage_plan = dilated_stage_plan(output_stride, stem_stride=4, stage_strides=(1, 2, 2, 2))
         for i, (depth, planes) in enumerate(zip(cfg.depths, cfg.planes)):
+            stride, dilation, first_dilation = stage_plan[i]
             blocks = []
             for j in range(depth):
                 blocks.append(PreActBottleneck(
-                    in_channels, planes, stride=2 if (i > 0 and j == 0) else 1, drop_path=rates[i][j]))
+                    in_channels, planes, stride=stride if j == 0 else 1, drop_path=rates[i][j],
+                    dilation=dilation, first_dilation=first_dilation if j == 0 else dilation))
                 in_channels = planes * PreActBottleneck.expansion
             stages.append(nn.Sequential(*blocks))
         head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels))
