@@ -2,6 +2,9 @@
 stages that would take the network below the wanted resolution keep their
 input's instead (stride 1), and their convolutions dilate by the stride given
 up, so that the receptive field and the weights stay as trained."""
+from __future__ import annotations
+
+from typing import Sequence
 
 
 def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tuple[int, ...]
@@ -25,4 +28,27 @@ def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tupl
             s = 1
         reduction *= s
         plan.append((s, dilation, previous))
+    return plan
+
+
+def dilated_block_plan(output_stride: int, stem_stride: int, block_strides: Sequence[Sequence[int]],
+                       dilate_strided_block: bool = False) -> list[list[tuple[int, int]]]:
+    """Per block of each stage: (stride, dilation of its spatial conv), for
+    networks whose blocks have one spatial conv each (the inverted residuals of
+    MobileNet, MNASNet, EfficientNet) and whose strides `block_strides` (one
+    list per stage) may sit in any block.
+
+    The rule is dilated_stage_plan's with every block as a stage of its own: a
+    block that gives up its stride keeps the previous dilation (timm, TF
+    DeepLab), the blocks after it take the new one. `dilate_strided_block`:
+    that block takes the new one too, as torchvision's MobileNetV3(dilated=True)
+    does (the backbone of its DeepLabV3 and LR-ASPP checkpoints)."""
+    flat = dilated_stage_plan(output_stride, stem_stride, tuple(s for stage in block_strides for s in stage))
+    steps = iter(flat)
+    plan = []
+    for stage in block_strides:
+        plan.append([])
+        for _ in stage:
+            stride, dilation, previous = next(steps)
+            plan[-1].append((stride, dilation if dilate_strided_block else previous))
     return plan
