@@ -9,6 +9,7 @@ import torch
 import torchvision
 
 import convzoo as cz
+from convzoo.layers.dilation import dilated_block_plan
 from convzoo.models.efficientnet import convert_timm
 from parity import assert_close, randomize_
 
@@ -134,6 +135,17 @@ def _every_model_of_these_families():
 @pytest.mark.parametrize("name", _every_model_of_these_families())
 def test_output_stride_every_model(name):
     _check_anatomy(name)
+
+
+def test_block_plan_dilates_from_the_block_that_gives_up_its_stride():
+    # stem /2, then strides 2 and 2 inside the second stage (not at its start), then 2.
+    strides = [[2, 1], [1, 2, 1, 2], [2, 1]]
+    assert dilated_block_plan(32, 2, strides) == [[(2, 1), (1, 1)], [(1, 1), (2, 1), (1, 1), (2, 1)], [(2, 1), (1, 1)]]
+    assert dilated_block_plan(8, 2, strides) == [[(2, 1), (1, 1)], [(1, 1), (2, 1), (1, 1), (1, 1)],
+                                                 [(1, 2), (1, 4)]]
+    # torchvision's MobileNetV3 rule: the block that gives up its stride dilates too.
+    assert dilated_block_plan(8, 2, strides, dilate_strided_block=True)[1:] == [
+        [(1, 1), (2, 1), (1, 1), (1, 2)], [(1, 4), (1, 4)]]
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0"])

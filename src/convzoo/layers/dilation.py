@@ -13,7 +13,7 @@ def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tupl
     strided conv), for a network whose stem reduces by `stem_stride` and whose
     stages by `stage_strides`. The first block's conv keeps the previous
     dilation: it sees the map at the resolution the stage receives, as the
-    undilated block's strided conv did (torchvision's, timm's and DeepLab's choice)."""
+    undilated block's strided conv did (torchvision's ResNets', timm's and DeepLab's choice)."""
     full = stem_stride
     for s in stage_strides:
         full *= s

@@ -18,8 +18,8 @@ Stages group the blocks by output stride (2, 4, 8, 16, 32; v3-small has no
 stride-2 block, so 4 .. 32); the final 1x1 conv belongs to the head (`head.pre`).
 MNASNet (mnasnet.py) is built from the same table format.
 
-`output_stride` 16 or 8 (DeepLab's encoder; v3 is the backbone of "Searching
-for MobileNetV3"'s LR-ASPP): the last one or two stages keep their input's
+`output_stride` 16 or 8 (DeepLab's encoder; the v3 paper's LR-ASPP segmentation
+model runs v3 at 16 so): the last one or two stages keep their input's
 resolution, their depth-wise convs dilated by the stride given up; same
 weights, and 32 is the plain network (layers/dilation.py has the rule).
 """
