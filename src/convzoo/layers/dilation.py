@@ -2,6 +2,8 @@
 stages that would take the network below the wanted resolution keep their
 input's instead (stride 1), and their convolutions dilate by the stride given
 up, so that the receptive field and the weights stay as trained."""
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +15,7 @@ def dilated_stage_plan(output_stride: int, stem_stride: int, stage_strides: tupl
     strided conv), for a network whose stem reduces by `stem_stride` and whose
     stages by `stage_strides`. The first block's conv keeps the previous
     dilation: it sees the map at the resolution the stage receives, as the
-    undilated block's strided conv did (torchvision's, timm's and DeepLab's choice)."""
+    undilated block's strided conv did (torchvision's ResNets', timm's and DeepLab's choice)."""
     full = stem_stride
     for s in stage_strides:
         full *= s
@@ -58,3 +60,26 @@ class DilatedAvgPool(nn.Module):
             size = x.size(dim) - d
             x = 0.5 * (x.narrow(dim, 0, size) + x.narrow(dim, d, size))
         return x
+
+
+def dilated_block_plan(output_stride: int, stem_stride: int, block_strides: Sequence[Sequence[int]],
+                       dilate_strided_block: bool = False) -> list[list[tuple[int, int]]]:
+    """Per block of each stage: (stride, dilation of its spatial conv), for
+    networks whose blocks have one spatial conv each (the inverted residuals of
+    MobileNet, MNASNet, EfficientNet) and whose strides `block_strides` (one
+    list per stage) may sit in any block.
+
+    The rule is dilated_stage_plan's with every block as a stage of its own: a
+    block that gives up its stride keeps the previous dilation (timm, TF
+    DeepLab), the blocks after it take the new one. `dilate_strided_block`:
+    that block takes the new one too, as torchvision's MobileNetV3(dilated=True)
+    does (the backbone of its DeepLabV3 and LR-ASPP checkpoints)."""
+    flat = dilated_stage_plan(output_stride, stem_stride, tuple(s for stage in block_strides for s in stage))
+    steps = iter(flat)
+    plan = []
+    for stage in block_strides:
+        plan.append([])
+        for _ in stage:
+            stride, dilation, previous = next(steps)
+            plan[-1].append((stride, dilation if dilate_strided_block else previous))
+    return plan

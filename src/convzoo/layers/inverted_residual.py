@@ -94,16 +94,17 @@ class FusedInvertedResidual(nn.Module):
         act_layer: Callable[..., nn.Module] = nn.SiLU,
         norm_layer: NormLayer = nn.BatchNorm2d,
         drop_path: float = 0.0,
+        dilation: int = 1,
         padding: str | None = None,
     ):
         super().__init__()
         self.has_residual = stride == 1 and in_channels == out_channels
         if expanded_channels != in_channels:
-            self.fused = ConvNormAct(in_channels, expanded_channels, kernel_size, stride,
+            self.fused = ConvNormAct(in_channels, expanded_channels, kernel_size, stride, dilation,
                                      norm_layer=norm_layer, act_layer=act_layer, padding=padding)
             self.project = ConvNormAct(expanded_channels, out_channels, 1, norm_layer=norm_layer, act_layer=None)
         else:
-            self.fused = ConvNormAct(in_channels, out_channels, kernel_size, stride,
+            self.fused = ConvNormAct(in_channels, out_channels, kernel_size, stride, dilation,
                                      norm_layer=norm_layer, act_layer=act_layer, padding=padding)
             self.project = nn.Identity()
         self.drop_path = DropPath(drop_path) if drop_path > 0 and self.has_residual else nn.Identity()

@@ -10,6 +10,11 @@ resolution x gamma^phi. The released variants round those to the per-variant
 
 A stage of our anatomy groups the paper's rows that share an output stride:
 rows 1 | 2 | 3 | 4+5 | 6+7 of Table 1 -> strides 2, 4, 8, 16, 32.
+
+`output_stride` 16 or 8 (DeepLab's encoder) keeps the last one or two stages at
+their input's resolution, their spatial convs dilated by the stride given up
+(layers/dilation.py); same weights, 32 is the plain network. TF "SAME" padding
+pads a dilated conv by its dilated extent, as TF does.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from typing import Callable
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, FusedInvertedResidual, InvertedResidual, make_divisible
+from ..layers.dilation import dilated_block_plan
 from ..net import ConvNet
 from ..registry import Paper, register_model
 from ..weights import register_converter, register_torchvision_weights
@@ -106,7 +112,7 @@ class EfficientNet(ConvNet):
     family = "efficientnet"
 
     def __init__(self, cfg: EfficientNetConfig, num_classes: int = 1000, in_chans: int = 3,
-                 drop_path_rate: float = 0.2):
+                 drop_path_rate: float = 0.2, output_stride: int = 32):
         norm = partial(nn.BatchNorm2d, eps=cfg.bn_eps)
         act = cfg.act_layer
         stem = ConvNormAct(in_chans, cfg.stem_channels, 3, 2, norm_layer=norm, act_layer=act, padding=cfg.padding)
@@ -114,15 +120,19 @@ class EfficientNet(ConvNet):
         strides = [row.stride for row in cfg.rows]
         stage_index = stage_of_rows(strides)
         stages: list[list[nn.Module]] = [[] for _ in range(stage_index[-1] + 1)]
+        block_strides: list[list[int]] = [[] for _ in stages]
+        for row, s in zip(cfg.rows, stage_index):
+            block_strides[s] += [row.stride] + [1] * (row.repeats - 1)
+        plan = dilated_block_plan(output_stride, 2, block_strides)
         total_blocks = sum(row.repeats for row in cfg.rows)
         in_channels, block_id = cfg.stem_channels, 0
         for row, s in zip(cfg.rows, stage_index):
-            for i in range(row.repeats):
+            for _ in range(row.repeats):
                 # Stochastic depth rises linearly with depth, as in the TF
                 # reference: block k of n drops with p = rate * k / n.
                 drop_path = drop_path_rate * block_id / total_blocks
-                stages[s].append(_make_block(row, in_channels, row.stride if i == 0 else 1, drop_path, act, norm,
-                                             cfg.padding))
+                stride, dilation = plan[s][len(stages[s])]
+                stages[s].append(_make_block(row, in_channels, stride, dilation, drop_path, act, norm, cfg.padding))
                 in_channels = row.out_channels
                 block_id += 1
 
@@ -134,17 +144,19 @@ class EfficientNet(ConvNet):
         _init_weights(self)
 
 
-def _make_block(row: BlockRow, in_channels: int, stride: int, drop_path: float, act, norm, padding) -> nn.Module:
+def _make_block(row: BlockRow, in_channels: int, stride: int, dilation: int, drop_path: float, act, norm,
+                padding) -> nn.Module:
     expanded = make_divisible(in_channels * row.expand_ratio, 8)
     if row.kind == "fused":
         if row.se_ratio:
             raise ValueError("Fused-MBConv with squeeze-excite is not supported")
         return FusedInvertedResidual(in_channels, row.out_channels, row.kernel_size, stride, expanded,
-                                     act_layer=act, norm_layer=norm, drop_path=drop_path, padding=padding)
+                                     act_layer=act, norm_layer=norm, drop_path=drop_path, dilation=dilation,
+                                     padding=padding)
     se_channels = max(1, int(in_channels * row.se_ratio)) if row.se_ratio else 0
     return InvertedResidual(in_channels, row.out_channels, row.kernel_size, stride, expanded,
                             se_channels=se_channels, act_layer=act, se_act_layer=act, norm_layer=norm,
-                            drop_path=drop_path, padding=padding)
+                            drop_path=drop_path, dilation=dilation, padding=padding)
 
 
 def _init_weights(model: nn.Module) -> None:

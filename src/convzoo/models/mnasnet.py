@@ -11,7 +11,8 @@ width except the last conv's 1280, rounded to multiples of 8 (up unless that
 adds more than 10%) as in the MobileNet reference code.
 
 Stages group the rows by output stride (2, 4, 8, 16, 32); the final 1x1 conv
-belongs to the head (`head.pre`).
+belongs to the head (`head.pre`). `output_stride` 16 or 8 dilates the last
+stages instead of striding them, as in MobileNet v2 (mobilenet.py).
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class MNASNet(ConvNet):
     family = "mnasnet"
 
     def __init__(self, alpha: float, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
-                 drop_path_rate: float = 0.0, legacy_stem: bool = False):
+                 drop_path_rate: float = 0.0, legacy_stem: bool = False, output_stride: int = 32):
         if alpha <= 0:
             raise ValueError(f"alpha must be positive, not {alpha}")
 
@@ -69,7 +70,7 @@ class MNASNet(ConvNet):
         if legacy_stem:
             rows[0] = list(MNASNET_STAGES[0])
         stem = ConvNormAct(in_chans, stem_width, 3, 2, norm_layer=_BN)
-        stages = build_mbconv_stages(rows, stem_width, nn.ReLU, _BN, drop_path_rate)
+        stages = build_mbconv_stages(rows, stem_width, nn.ReLU, _BN, drop_path_rate, output_stride)
         head = ClassifierHead(HEAD_WIDTH, num_classes, drop_rate,
                               pre=ConvNormAct(rows[-1][-1].channels, HEAD_WIDTH, 1, norm_layer=_BN))
         super().__init__(stem, stages, head, first_conv="stem.conv.weight")

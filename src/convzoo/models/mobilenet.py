@@ -17,6 +17,11 @@ that follows is a Linear on a 1x1 map: the head is an MLP (`MobileNetV3Head`).
 Stages group the blocks by output stride (2, 4, 8, 16, 32; v3-small has no
 stride-2 block, so 4 .. 32); the final 1x1 conv belongs to the head (`head.pre`).
 MNASNet (mnasnet.py) is built from the same table format.
+
+`output_stride` 16 or 8 (DeepLab's encoder; the v3 paper's LR-ASPP segmentation
+model runs v3 at 16 so): the last one or two stages keep their input's
+resolution, their depth-wise convs dilated by the stride given up; same
+weights, and 32 is the plain network (layers/dilation.py has the rule).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, InvertedResidual, make_divisible
+from ..layers.dilation import dilated_block_plan
 from ..layers.head import ResettableHead
 from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
@@ -60,21 +66,27 @@ def build_mbconv_stages(
     act_layer: Callable[..., nn.Module],
     norm_layer: Callable[[int], nn.Module],
     drop_path_rate: float = 0.0,
+    output_stride: int = 32,
+    stem_stride: int = 2,
 ) -> list[nn.Sequential]:
     """Stages of InvertedResidual blocks from table rows whose `channels` are
-    final (already width-scaled)."""
+    final (already width-scaled), after a stem that reduces by `stem_stride`."""
     depths = [sum(row.repeats for row in rows) for rows in rows_by_stage]
     rates = drop_path_rates(drop_path_rate, depths)
+    block_strides = [[row.stride if i == 0 else 1 for row in rows for i in range(row.repeats)]
+                     for rows in rows_by_stage]
+    plan = dilated_block_plan(output_stride, stem_stride, block_strides)
     stages = []
-    for rows, stage_rates in zip(rows_by_stage, rates):
+    for rows, stage_rates, stage_plan in zip(rows_by_stage, rates, plan):
         blocks = []
         for row in rows:
-            for i in range(row.repeats):
-                stride = row.stride if i == 0 else 1
+            for _ in range(row.repeats):
+                stride, dilation = stage_plan[len(blocks)]
                 blocks.append(InvertedResidual(
                     in_channels, row.channels, row.kernel_size, stride,
                     expanded_channels=int(round(in_channels * row.expand_ratio)),
                     act_layer=act_layer, norm_layer=norm_layer, drop_path=stage_rates[len(blocks)],
+                    dilation=dilation,
                 ))
                 in_channels = row.channels
         stages.append(nn.Sequential(*blocks))
@@ -94,18 +106,20 @@ MOBILENET_V2_STAGES = (
 
 
 class MobileNetV2(ConvNet):
-    """3x3/2 conv (32) -> Table 2's bottleneck rows -> 1x1 conv (1280) -> pool, dropout, fc."""
+    """3x3/2 conv (32) -> Table 2's bottleneck rows -> 1x1 conv (1280) -> pool, dropout, fc.
+
+    output_stride 16 or 8: the last stages dilated instead of strided (module docstring)."""
 
     family = "mobilenet_v2"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, width_mult: float = 1.0,
-                 drop_rate: float = 0.2, drop_path_rate: float = 0.0):
+                 drop_rate: float = 0.2, drop_path_rate: float = 0.0, output_stride: int = 32):
         def width(c: float) -> int:
             return make_divisible(c * width_mult, 8)
 
         stem = ConvNormAct(in_chans, width(32), 3, 2, act_layer=nn.ReLU6)
         rows = [[replace(row, channels=width(row.channels)) for row in stage] for stage in MOBILENET_V2_STAGES]
-        stages = build_mbconv_stages(rows, width(32), nn.ReLU6, nn.BatchNorm2d, drop_path_rate)
+        stages = build_mbconv_stages(rows, width(32), nn.ReLU6, nn.BatchNorm2d, drop_path_rate, output_stride)
         # The last conv is widened with width_mult > 1 but never narrowed.
         head_width = make_divisible(1280 * max(1.0, width_mult), 8)
         head = ClassifierHead(head_width, num_classes, drop_rate,
@@ -193,12 +207,19 @@ class MobileNetV3Head(ResettableHead):
 class MobileNetV3(ConvNet):
     """3x3/2 conv (16, hard-swish) -> the table's blocks -> 1x1 conv (6x the last
     width) -> pool -> MLP head. `width_mult` scales every width, the stem's and
-    the hidden Linear's included (rounded to multiples of 8, as torchvision)."""
+    the hidden Linear's included (rounded to multiples of 8, as torchvision).
+
+    output_stride 16 or 8: the last stages dilated instead of strided (module
+    docstring); the block that gives up its stride keeps the previous dilation
+    (timm's rule, and TF DeepLab's). `dilate_strided_block=True` dilates that
+    block too: torchvision's `dilated=True` (output_stride 16), which its
+    DeepLabV3 and LR-ASPP MobileNetV3 checkpoints were trained with."""
 
     family = "mobilenet_v3"
 
     def __init__(self, cfg: MobileNetV3Config, num_classes: int = 1000, in_chans: int = 3,
-                 width_mult: float = 1.0, drop_rate: float = 0.2, drop_path_rate: float = 0.0):
+                 width_mult: float = 1.0, drop_rate: float = 0.2, drop_path_rate: float = 0.0,
+                 output_stride: int = 32, dilate_strided_block: bool = False):
         def width(c: float) -> int:
             return make_divisible(c * width_mult, 8)
 
@@ -207,17 +228,19 @@ class MobileNetV3(ConvNet):
         in_channels = width(cfg.stem)
         stem = ConvNormAct(in_chans, in_channels, 3, 2, norm_layer=norm_layer, act_layer=nn.Hardswish)
         rates = drop_path_rates(drop_path_rate, [len(s) for s in cfg.stages])
+        plan = dilated_block_plan(output_stride, 2, [[row.stride for row in rows] for rows in cfg.stages],
+                                  dilate_strided_block)
         stages = []
-        for rows, stage_rates in zip(cfg.stages, rates):
+        for rows, stage_rates, stage_plan in zip(cfg.stages, rates, plan):
             blocks = []
-            for row, rate in zip(rows, stage_rates):
+            for row, rate, (stride, dilation) in zip(rows, stage_rates, stage_plan):
                 expanded = width(row.expanded)
                 blocks.append(InvertedResidual(
-                    in_channels, width(row.out), row.kernel_size, row.stride, expanded,
+                    in_channels, width(row.out), row.kernel_size, stride, expanded,
                     # SE bottleneck: a quarter of the expanded width (Section 5.3).
                     se_channels=make_divisible(expanded // 4, 8) if row.se else 0,
                     act_layer=_ACTIVATIONS[row.act], se_gate_layer=nn.Hardsigmoid,
-                    norm_layer=norm_layer, drop_path=rate,
+                    norm_layer=norm_layer, drop_path=rate, dilation=dilation,
                 ))
                 in_channels = width(row.out)
             stages.append(nn.Sequential(*blocks))
