@@ -3,7 +3,7 @@ with 1D/3D convs, norms and pools (layers/dims.py), for signals (N, C, L) and
 volumes (N, C, D, H, W).
 
 No reference has these models in 1D or 3D, so the checks are against our 2D
-model: the same state_dict keys, every k x k kernel become k or k x k x k (and
+model: the same state_dict keys, every k x k kernel becomes k or k x k x k (and
 the MLP heads' first Linear reading channels * side^d), the same map sizes and
 strides, and the 2D build itself untouched.
 
