@@ -4,7 +4,8 @@ Both papers end in two 4096-wide hidden layers with dropout, fed by the last
 feature map flattened. The feature map is first average-pooled to the grid the
 networks were designed for (6x6 for AlexNet, 7x7 for VGG at 224 pixels), so the
 head, and pretrained weights, work at any input size: at the design size the
-pool is the identity.
+pool is the identity. 1D and 3D models (`spatial_dims`) pool to a side-7 signal
+or a 7x7x7 volume (VGG), and the first Linear reads channels * side^d.
 """
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .dims import for_dims
 from .head import ResettableHead
 
 
 class MLPHead(ResettableHead):
     """AdaptiveAvgPool to `pool_size` -> flatten -> hidden Linear+ReLU layers with
     dropout -> `fc`.
+
+    `spatial_dims`: 1|2|3, the maps it pools (signals, images, volumes).
 
     `dropout_first`: AlexNet drops the *input* of each hidden Linear (Krizhevsky
     et al.); VGG drops each hidden layer's *output*. In eval mode both are the
@@ -39,12 +43,13 @@ class MLPHead(ResettableHead):
         hidden_features: Sequence[int] = (4096, 4096),
         drop_rate: float = 0.5,
         dropout_first: bool = False,
+        spatial_dims: int = 2,
     ):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.pool = for_dims(nn.AdaptiveAvgPool2d, spatial_dims)(pool_size)
         self.flatten = nn.Flatten(1)
         layers: OrderedDict[str, nn.Module] = OrderedDict()
-        width = in_channels * pool_size * pool_size
+        width = in_channels * pool_size ** spatial_dims
         for i, out_features in enumerate(hidden_features, start=1):
             drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
             if dropout_first:

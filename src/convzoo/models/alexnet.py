@@ -9,6 +9,11 @@ local response normalisation, and padded convs.
 Anatomy: the stride-4 11x11 conv is the stem; each of the three overlapping
 3x3/2 max-pools closes a stage (strides 8, 16, 32); the head pools to the 6x6
 grid the MLP was designed for, so any input size works.
+
+`spatial_dims=1|3` builds the same network for signals (N, C, L) or volumes
+(N, C, D, H, W): every kernel, stride and pool repeated over each dim, the
+head pooling to 6 or 6x6x6 (its first Linear reads 256 * 6^d). Inputs need at
+least 63 samples per dim, as images need 63x63.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..layers import ConvNormAct
+from ..layers import ConvNormAct, for_dims
 from ..layers.mlp_head import MLPHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -51,26 +56,29 @@ class AlexNet(ConvNet):
 
     family = "alexnet"
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5):
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5, spatial_dims: int = 2):
+        conv, max_pool = for_dims(nn.Conv2d, spatial_dims), for_dims(nn.MaxPool2d, spatial_dims)
         first, *rest = ALEXNET_CONVS
         stem = nn.Sequential(OrderedDict(
-            conv=nn.Conv2d(in_chans, first.out_channels, first.kernel_size, first.stride, first.padding),
+            conv=conv(in_chans, first.out_channels, first.kernel_size, first.stride, first.padding),
             act=nn.ReLU(inplace=True),
         ))
         stages, stage, in_channels = [], OrderedDict(), first.out_channels
         for index, layer in enumerate(ALEXNET_CONVS, start=1):
             if index > 1:  # conv1 is the stem
                 stage[f"conv{index}"] = ConvNormAct(in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                                                    norm_layer=None, padding=layer.padding)
+                                                    norm_layer=None, padding=layer.padding,
+                                                    spatial_dims=spatial_dims)
                 in_channels = layer.out_channels
             if layer.pool_after:
-                stage[f"pool{len(stages) + 1}"] = nn.MaxPool2d(3, 2)
+                stage[f"pool{len(stages) + 1}"] = max_pool(3, 2)
                 stages.append(nn.Sequential(stage))
                 stage = OrderedDict()
-        head = MLPHead(in_channels, 6, num_classes, drop_rate=drop_rate, dropout_first=True)
+        head = MLPHead(in_channels, 6, num_classes, drop_rate=drop_rate, dropout_first=True,
+                       spatial_dims=spatial_dims)
         super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, conv):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
 

@@ -20,6 +20,10 @@ one extra momentum step per iteration), so it runs with the statistics frozen.
 Anatomy: stem = 7x7/2 conv, BN, ReLU, 3x3/2 max-pool (stride 4); stage 0 is
 dense block 1; stage i > 0 is transition i followed by dense block i + 1
 (strides 4, 8, 16, 32); the head's `pre` is the final BN + ReLU.
+
+`spatial_dims=1|3` builds the same network for signals (N, C, L) or volumes
+(N, C, D, H, W): every conv, BN and pool is its 1D/3D sibling (layers/dims.py),
+kernels and strides repeated over each dim; memory_efficient works alike.
 """
 
 from collections import OrderedDict
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import ClassifierHead
+from ..layers import ClassifierHead, for_dims
 from ..layers.dilation import DilatedAvgPool, dilated_stage_plan
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -41,13 +45,14 @@ from ..weights import register_converter, register_torchvision_weights
 DENSENET = Paper("Densely Connected Convolutional Networks", 2016, "https://arxiv.org/abs/1608.06993")
 
 
-def norm_act_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Sequential:
+def norm_act_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
+                  spatial_dims: int = 2) -> nn.Sequential:
     """The pre-activation unit DenseNet is built of: BN -> ReLU -> conv (no bias)."""
     return nn.Sequential(OrderedDict(
-        bn=nn.BatchNorm2d(in_channels),
+        bn=for_dims(nn.BatchNorm2d, spatial_dims)(in_channels),
         act=nn.ReLU(inplace=True),
-        conv=nn.Conv2d(in_channels, out_channels, kernel_size, padding=dilation * (kernel_size // 2),
-                       dilation=dilation, bias=False),
+        conv=for_dims(nn.Conv2d, spatial_dims)(in_channels, out_channels, kernel_size,
+                                               padding=dilation * (kernel_size // 2), dilation=dilation, bias=False),
     ))
 
 
@@ -55,10 +60,10 @@ class DenseLayer(nn.Module):
     """concat(all earlier features) -> BN-ReLU-1x1 conv -> BN-ReLU-3x3 conv: `growth_rate` new channels."""
 
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int, drop_rate: float = 0.0,
-                 memory_efficient: bool = False, dilation: int = 1):
+                 memory_efficient: bool = False, dilation: int = 1, spatial_dims: int = 2):
         super().__init__()
-        self.conv1 = norm_act_conv(in_channels, bn_size * growth_rate, 1)
-        self.conv2 = norm_act_conv(bn_size * growth_rate, growth_rate, 3, dilation)
+        self.conv1 = norm_act_conv(in_channels, bn_size * growth_rate, 1, spatial_dims=spatial_dims)
+        self.conv2 = norm_act_conv(bn_size * growth_rate, growth_rate, 3, dilation, spatial_dims)
         self.drop_rate = drop_rate
         self.memory_efficient = memory_efficient
 
@@ -115,17 +120,19 @@ class DenseStage(nn.Module):
 
     def __init__(self, in_channels: int, num_layers: int, growth_rate: int, bn_size: int, transition: bool,
                  drop_rate: float = 0.0, memory_efficient: bool = False, stride: int = 2, dilation: int = 1,
-                 first_dilation: int = 1):
+                 first_dilation: int = 1, spatial_dims: int = 2):
         super().__init__()
         if transition:
             out_channels = in_channels // 2  # compression 0.5 (the "C" of DenseNet-BC)
-            self.transition = norm_act_conv(in_channels, out_channels, 1)
-            self.transition.add_module("pool", nn.AvgPool2d(2, 2) if stride == 2 else DilatedAvgPool(first_dilation))
+            self.transition = norm_act_conv(in_channels, out_channels, 1, spatial_dims=spatial_dims)
+            self.transition.add_module("pool", for_dims(nn.AvgPool2d, spatial_dims)(2, 2) if stride == 2
+                                       else DilatedAvgPool(first_dilation, spatial_dims))
             in_channels = out_channels
         else:
             self.transition = nn.Identity()
         self.layers = nn.ModuleList(
-            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate, memory_efficient, dilation)
+            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate, memory_efficient, dilation,
+                       spatial_dims)
             for i in range(num_layers)
         )
         self.out_channels = in_channels + num_layers * growth_rate
@@ -172,27 +179,29 @@ class DenseNet(ConvNet):
     family = "densenet"
 
     def __init__(self, cfg: DenseNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0,
-                 memory_efficient: bool = False, output_stride: int = 32):
+                 memory_efficient: bool = False, output_stride: int = 32, spatial_dims: int = 2):
+        conv, norm = for_dims(nn.Conv2d, spatial_dims), for_dims(nn.BatchNorm2d, spatial_dims)
         stem = nn.Sequential(OrderedDict(
-            conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
-            bn=nn.BatchNorm2d(cfg.stem_width),
+            conv=conv(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
+            bn=norm(cfg.stem_width),
             act=nn.ReLU(inplace=True),
-            pool=nn.MaxPool2d(3, 2, 1),
+            pool=for_dims(nn.MaxPool2d, spatial_dims)(3, 2, 1),
         ))
         stage_plan = dilated_stage_plan(output_stride, stem_stride=4, stage_strides=(1, 2, 2, 2))
         stages, in_channels = [], cfg.stem_width
         for i, (depth, (stride, dilation, first_dilation)) in enumerate(zip(cfg.depths, stage_plan)):
             stages.append(DenseStage(in_channels, depth, cfg.growth_rate, cfg.bn_size, transition=i > 0,
                                      drop_rate=drop_rate, memory_efficient=memory_efficient,
-                                     stride=stride, dilation=dilation, first_dilation=first_dilation))
+                                     stride=stride, dilation=dilation, first_dilation=first_dilation,
+                                     spatial_dims=spatial_dims))
             in_channels = stages[-1].out_channels
-        final_norm = nn.Sequential(OrderedDict(bn=nn.BatchNorm2d(in_channels), act=nn.ReLU(inplace=True)))
-        head = ClassifierHead(in_channels, num_classes, pre=final_norm)
+        final_norm = nn.Sequential(OrderedDict(bn=norm(in_channels), act=nn.ReLU(inplace=True)))
+        head = ClassifierHead(in_channels, num_classes, pre=final_norm, spatial_dims=spatial_dims)
         super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, conv):
                 nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, norm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):

@@ -8,6 +8,12 @@ every conv (not in the paper; torchvision trained them).
 Anatomy: no stem (the first layer is a stride-1 conv of the first stage); each
 of the five 2x2/2 max-pools closes a stage (strides 2, 4, 8, 16, 32); the head
 pools to the 7x7 grid the MLP was designed for, so any input size works.
+
+`spatial_dims=1|3` builds the same network for signals (N, C, L) or volumes
+(N, C, D, H, W): kernels of 3 or 3x3x3, pools of 2 or 2x2x2, and a head
+pooling to 7 or 7x7x7 (its first Linear reads 512 * 7^d). Inputs need at least 32 samples per
+dim (five halvings); a 3D VGG's first Linear alone has 512 * 343 * 4096 = 719M
+weights.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from functools import partial
 from torch import nn
 
 from ..data.preprocessing import Preprocessing
-from ..layers import ConvNormAct
+from ..layers import ConvNormAct, for_dims
 from ..layers.mlp_head import MLPHead
 from ..net import ConvNet
 from ..registry import Paper, register_model
@@ -53,24 +59,27 @@ class VGG(ConvNet):
     family = "vgg"
 
     def __init__(self, cfg: VGGConfig, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.5):
-        norm_layer = nn.BatchNorm2d if batch_norm else None
+                 drop_rate: float = 0.5, spatial_dims: int = 2):
+        norm_layer = nn.BatchNorm2d if batch_norm else None  # ConvNormAct takes its 1D/3D sibling
         stages, in_channels = [], in_chans
         for depth, width in zip(cfg.depths, STAGE_WIDTHS):
             layers = OrderedDict()
             for j in range(1, depth + 1):
                 # The convs keep their bias even before BN, as torchvision's do.
-                layers[f"conv{j}"] = ConvNormAct(in_channels, width, 3, norm_layer=norm_layer, bias=True)
+                layers[f"conv{j}"] = ConvNormAct(in_channels, width, 3, norm_layer=norm_layer, bias=True,
+                                                spatial_dims=spatial_dims)
                 in_channels = width
-            layers["pool"] = nn.MaxPool2d(2, 2)
+            layers["pool"] = for_dims(nn.MaxPool2d, spatial_dims)(2, 2)
             stages.append(nn.Sequential(layers))
-        head = MLPHead(in_channels, 7, num_classes, drop_rate=drop_rate, dropout_first=False)
+        head = MLPHead(in_channels, 7, num_classes, drop_rate=drop_rate, dropout_first=False,
+                       spatial_dims=spatial_dims)
         super().__init__(nn.Identity(), stages, head, first_conv="stages.0.conv1.conv.weight")
+        conv, norm = for_dims(nn.Conv2d, spatial_dims), for_dims(nn.BatchNorm2d, spatial_dims)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, conv):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, norm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
