@@ -8,6 +8,8 @@ through here: `get_model`, `get_weights`, `list_models`, `model_info`.
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
 from typing import Sequence
 
 from torch import nn
@@ -16,6 +18,7 @@ from . import models  # noqa: F401  (importing the package registers every famil
 from .data.preprocessing import Preprocessing
 from .net import FeatureEncoder
 from .registry import ModelInfo, lookup, registered_names
+from .weights.inflate import inflate_state_dict, weights_spatial_dims
 from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
 from .weights.specs import Weights, weights_of
 
@@ -73,6 +76,22 @@ def default_preprocessing(name: str) -> Preprocessing:
     return spec.preprocessing if spec is not None else Preprocessing.for_input_size(lookup(name).input_size)
 
 
+def has_spatial_dims(name: str) -> bool:
+    """Whether model `name` can be built for signals and volumes (a builder
+    taking `spatial_dims`)."""
+    return "spatial_dims" in inspect.signature(lookup(name).builder).parameters
+
+
+def spatial_dims_models() -> str:
+    """The models with a spatial_dims option, as name patterns: "resnet*, vgg*, alexnet"."""
+    groups: dict[str, list[str]] = {}
+    for name in registered_names():
+        if has_spatial_dims(name):
+            stem = re.match(r"[a-z_]*?(?=\d|_v\d|$)", name)[0] or name  # resnet50_v2 -> resnet
+            groups.setdefault(stem, []).append(name)
+    return ", ".join(names[0] if len(names) == 1 else f"{stem}*" for stem, names in groups.items())
+
+
 def get_model(
     name: str,
     *,
@@ -81,6 +100,7 @@ def get_model(
     in_chans: int = 3,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
+    inflate: str | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model.
@@ -94,6 +114,10 @@ def get_model(
     features_only: a `net.FeatureEncoder` instead: forward returns the maps at
     `out_indices` (default: all) of the stem (where its stride is its own) and
     every stage, finest first; its `feature_info` gives their channels and strides.
+    spatial_dims (families that have it: resnet*, vgg*, ...): 1 for signals
+    (N, C, L), 3 for volumes (N, C, D, H, W); 2, images, is the default.
+    inflate: "mean" | "center", for spatial_dims=3 with 2D weights: every k x k
+    kernel given a depth of k (weights/inflate.py; I3D's "mean" is the usual one).
     """
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects an encoder's maps: pass features_only=True with it")
@@ -101,6 +125,15 @@ def get_model(
         raise ValueError(f"get_model has no pretrained= argument: use get_model({name!r}, weights=\"DEFAULT\") "
                          f"(or a weights tag, or a checkpoint path)")
     info = lookup(name)
+    spatial_dims = kwargs.get("spatial_dims", 2)
+    if spatial_dims != 2 and not has_spatial_dims(name):
+        raise ValueError(f"{name} has no spatial_dims option: 1D/3D models are {spatial_dims_models()}")
+    if spatial_dims == 2:
+        kwargs.pop("spatial_dims", None)  # the default, which every family builds (recorded only when not)
+    if inflate is not None and spatial_dims != 3:
+        raise ValueError(f"inflate gives 2D kernels a depth: it needs spatial_dims=3, not {spatial_dims}")
+    if inflate is not None and weights is None:
+        raise ValueError("inflate needs 2D weights to inflate: pass weights= (a tag, a checkpoint path or a state_dict)")
     spec = None
     if weights is not None and not isinstance(weights, dict) and not is_checkpoint_path(weights):
         spec = get_weights(name, str(weights))
@@ -123,5 +156,21 @@ def get_model(
     # its Keras twin (convzoo.keras) is built alike.
     model.build_kwargs = build_kwargs
     if state_dict is not None:
+        if inflate is not None:
+            state_dict = inflate_state_dict(state_dict, model, inflate)
+        else:
+            _check_weights_dims(name, state_dict, spatial_dims)
         load_weights(model, state_dict, strict=True, allow_new_classifier=num_classes is not None)
     return FeatureEncoder(model, out_indices) if features_only else model
+
+
+def _check_weights_dims(name: str, state_dict: dict, spatial_dims: int) -> None:
+    """Weights of another rank than the model: one line saying what to pass."""
+    weights_dims = weights_spatial_dims(state_dict)
+    if weights_dims is None or weights_dims == spatial_dims:
+        return
+    if weights_dims == 2 and spatial_dims == 3:
+        raise ValueError(f"these are 2D weights and {name} was built with spatial_dims=3: pass inflate=\"mean\" "
+                         f"(I3D) or inflate=\"center\" to give their kernels a depth")
+    raise ValueError(f"these are {weights_dims}D weights and {name} was built with spatial_dims={spatial_dims}: "
+                     f"build it with spatial_dims={weights_dims}")

@@ -41,3 +41,9 @@ def for_dims(layer_2d, spatial_dims: int = 2):
         raise ValueError(f"{getattr(layer_2d, '__name__', layer_2d)!s} has no {spatial_dims}D version here: "
                          f"use spatial_dims=2, or a layer among {', '.join(c.__name__ for c in _SIBLINGS)}")
     return siblings[spatial_dims - 1]
+
+
+def all_dims(layer_2d) -> tuple:
+    """`layer_2d` and its 1D/3D siblings, for isinstance checks that should see
+    a Conv3d where they look for a Conv2d (initialisation, for one)."""
+    return _SIBLINGS.get(layer_2d, (layer_2d,))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .dims import all_dims
+
 
 def init_he_fan_out(model: nn.Module, linear_std: float | None = 0.01, zero_conv_bias: bool = False) -> None:
     """He-normal convs over fan-out (each conv is followed by BN and ReLU, so
@@ -10,11 +12,11 @@ def init_he_fan_out(model: nn.Module, linear_std: float | None = 0.01, zero_conv
     classifier weights normal with `linear_std` (None: PyTorch's default).
     `zero_conv_bias` also zeroes conv biases (else they keep PyTorch's default)."""
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, all_dims(nn.Conv2d)):  # 1D/3D models (layers/dims.py) alike
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if zero_conv_bias and m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, all_dims(nn.BatchNorm2d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear) and linear_std is not None:

@@ -9,6 +9,10 @@ Zagoruyko & Komodakis, 2016) doubles the bottleneck width.
 
 The blocks take options (squeeze-excite, deep stem, downsample kernel) that
 the SENet family (senet.py) builds on.
+
+`spatial_dims=1|3` builds the same network over signals (N, C, L) or volumes
+(N, C, D, H, W): every conv, norm and pool is its 1D/3D sibling
+(layers/dims.py), kernel k -> k or k x k x k, nothing else changes.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import torch
 from torch import nn
 
 from ..layers import ClassifierHead, ConvNormAct, DropPath, SqueezeExcite, make_divisible
+from ..layers.dims import for_dims
 from ..layers.dilation import dilated_stage_plan
 from ..layers.init import init_he_fan_out
 from ..layers.drop import drop_path_rates
@@ -38,16 +43,19 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
-                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None):
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None,
+                 spatial_dims=2):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and base_width=64")
         out_channels = planes * self.expansion
         first_planes = planes // reduce_first
-        self.conv1 = ConvNormAct(in_channels, first_planes, 3, stride, dilation=first_dilation or dilation)
-        self.conv2 = ConvNormAct(first_planes, out_channels, 3, dilation=dilation, act_layer=None)
-        self.se = _make_se(out_channels, se_ratio)
-        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
+        self.conv1 = ConvNormAct(in_channels, first_planes, 3, stride, dilation=first_dilation or dilation,
+                                 spatial_dims=spatial_dims)
+        self.conv2 = ConvNormAct(first_planes, out_channels, 3, dilation=dilation, act_layer=None,
+                                 spatial_dims=spatial_dims)
+        self.se = _make_se(out_channels, se_ratio, spatial_dims)
+        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size, spatial_dims)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.act = nn.ReLU(inplace=True)
 
@@ -69,16 +77,18 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels, planes, stride=1, groups=1, base_width=64,
-                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None):
+                 se_ratio=0.0, drop_path=0.0, down_kernel_size=1, reduce_first=1, dilation=1, first_dilation=None,
+                 spatial_dims=2):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         first_width = width // reduce_first
         out_channels = planes * self.expansion
-        self.conv1 = ConvNormAct(in_channels, first_width, 1)
-        self.conv2 = ConvNormAct(first_width, width, 3, stride, dilation=first_dilation or dilation, groups=groups)
-        self.conv3 = ConvNormAct(width, out_channels, 1, act_layer=None)
-        self.se = _make_se(out_channels, se_ratio)
-        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size)
+        self.conv1 = ConvNormAct(in_channels, first_width, 1, spatial_dims=spatial_dims)
+        self.conv2 = ConvNormAct(first_width, width, 3, stride, dilation=first_dilation or dilation, groups=groups,
+                                 spatial_dims=spatial_dims)
+        self.conv3 = ConvNormAct(width, out_channels, 1, act_layer=None, spatial_dims=spatial_dims)
+        self.se = _make_se(out_channels, se_ratio, spatial_dims)
+        self.downsample = _make_downsample(in_channels, out_channels, stride, down_kernel_size, spatial_dims)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.act = nn.ReLU(inplace=True)
 
@@ -90,14 +100,14 @@ class Bottleneck(nn.Module):
         return self.act(out)
 
 
-def _make_se(channels: int, se_ratio: float) -> nn.Module:
+def _make_se(channels: int, se_ratio: float, spatial_dims: int = 2) -> nn.Module:
     if not se_ratio:
         return nn.Identity()
     # timm's SE-ResNets round the bottleneck to a multiple of 8, never up by 10%.
-    return SqueezeExcite(channels, make_divisible(channels * se_ratio, 8, round_limit=0.0))
+    return SqueezeExcite(channels, make_divisible(channels * se_ratio, 8, round_limit=0.0), spatial_dims=spatial_dims)
 
 
-def _make_downsample(in_channels, out_channels, stride, kernel_size) -> nn.Module | None:
+def _make_downsample(in_channels, out_channels, stride, kernel_size, spatial_dims=2) -> nn.Module | None:
     """Projection shortcut (paper's option B) where the shape changes.
 
     A wider `kernel_size` (SENet-154's 3x3) only serves strided projections:
@@ -107,10 +117,10 @@ def _make_downsample(in_channels, out_channels, stride, kernel_size) -> nn.Modul
         return None
     if stride == 1:
         kernel_size = 1
-    return ConvNormAct(in_channels, out_channels, kernel_size, stride, act_layer=None)
+    return ConvNormAct(in_channels, out_channels, kernel_size, stride, act_layer=None, spatial_dims=spatial_dims)
 
 
-def make_stem(in_chans: int, stem_width: int = 64, deep: bool = False) -> nn.Sequential:
+def make_stem(in_chans: int, stem_width: int = 64, deep: bool = False, spatial_dims: int = 2) -> nn.Sequential:
     """conv -> BN -> ReLU -> 3x3/2 max-pool, stride 4 in all.
 
     `conv` is one 7x7/2 conv, or, `deep`, three 3x3 convs (the first strided,
@@ -118,21 +128,22 @@ def make_stem(in_chans: int, stem_width: int = 64, deep: bool = False) -> nn.Seq
     The deep tower's last conv is left bare so that `bn`/`act` follow every
     stem alike, which is also how timm lays out its keys.
     """
+    conv_layer = for_dims(nn.Conv2d, spatial_dims)
     if deep:
         conv = nn.Sequential(OrderedDict(
-            conv1=ConvNormAct(in_chans, stem_width, 3, 2),
-            conv2=ConvNormAct(stem_width, stem_width, 3),
-            conv3=nn.Conv2d(stem_width, stem_width * 2, 3, 1, 1, bias=False),
+            conv1=ConvNormAct(in_chans, stem_width, 3, 2, spatial_dims=spatial_dims),
+            conv2=ConvNormAct(stem_width, stem_width, 3, spatial_dims=spatial_dims),
+            conv3=conv_layer(stem_width, stem_width * 2, 3, 1, 1, bias=False),
         ))
         out_channels = stem_width * 2
     else:
-        conv = nn.Conv2d(in_chans, stem_width, 7, 2, 3, bias=False)
+        conv = conv_layer(in_chans, stem_width, 7, 2, 3, bias=False)
         out_channels = stem_width
     return nn.Sequential(OrderedDict(
         conv=conv,
-        bn=nn.BatchNorm2d(out_channels),
+        bn=for_dims(nn.BatchNorm2d, spatial_dims)(out_channels),
         act=nn.ReLU(inplace=True),
-        pool=nn.MaxPool2d(3, 2, 1),
+        pool=for_dims(nn.MaxPool2d, spatial_dims)(3, 2, 1),
     ))
 
 
@@ -155,14 +166,17 @@ class ResNet(ConvNet):
     output_stride 16 or 8 (DeepLab's "atrous" encoder): the last one or two
     stages keep their input's resolution, their 3x3 convs dilated by the
     stride they gave up, so that they still see as far; the weights are the
-    same tensors, and output_stride=32 is the plain network."""
+    same tensors, and output_stride=32 is the plain network.
+
+    spatial_dims 1 or 3: the network for signals (N, C, L) or volumes
+    (N, C, D, H, W), every stride and dilation applied along each axis."""
 
     family = "resnet"
 
     def __init__(self, cfg: ResNetConfig, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0,
-                 output_stride: int = 32):
+                 output_stride: int = 32, spatial_dims: int = 2):
         stem_width = 64
-        stem = make_stem(in_chans, stem_width, cfg.deep_stem)
+        stem = make_stem(in_chans, stem_width, cfg.deep_stem, spatial_dims)
         in_channels = stem_width * 2 if cfg.deep_stem else stem_width
         stages = []
         rates = drop_path_rates(drop_path_rate, list(cfg.depths))
@@ -176,11 +190,11 @@ class ResNet(ConvNet):
                     groups=cfg.groups, base_width=cfg.base_width, se_ratio=cfg.se_ratio,
                     drop_path=rates[i][j], down_kernel_size=cfg.down_kernel_size,
                     reduce_first=cfg.reduce_first, dilation=dilation,
-                    first_dilation=previous_dilation if j == 0 else dilation,
+                    first_dilation=previous_dilation if j == 0 else dilation, spatial_dims=spatial_dims,
                 ))
                 in_channels = planes * cfg.block.expansion
             stages.append(nn.Sequential(*blocks))
-        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate)
+        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, spatial_dims=spatial_dims)
         first_conv = "stem.conv.conv1.conv.weight" if cfg.deep_stem else "stem.conv.weight"
         super().__init__(stem, stages, head, first_conv=first_conv)
         init_he_fan_out(self, linear_std=None)

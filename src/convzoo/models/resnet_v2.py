@@ -21,6 +21,8 @@ Layout decisions, and why:
   (reset_classifier(0)) are timm's.
 
 Reference: timm's `resnetv2_50/101/152` (BatchNorm, plain convs).
+
+`spatial_dims=1|3`: the same network over signals or volumes (layers/dims.py).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ClassifierHead, DropPath
+from ..layers.dims import for_dims
 from ..layers.init import init_he_fan_out
 from ..layers.dilation import dilated_stage_plan
 from ..layers.drop import drop_path_rates
@@ -47,7 +50,8 @@ class BatchNormReLU(nn.BatchNorm2d):
     """BatchNorm followed by ReLU, one module: the pre-activation of v2.
 
     Being a BatchNorm2d (same parameters and buffers), it keeps checkpoint
-    keys flat (`norm1.weight`), as timm's BatchNormAct2d does.
+    keys flat (`norm1.weight`), as timm's BatchNormAct2d does. Its forward
+    is rank-free (F.batch_norm), so 1D and 3D models use it as it is.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,19 +76,20 @@ class PreActBottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1, drop_path: float = 0.0,
-                 dilation: int = 1, first_dilation: int | None = None):
+                 dilation: int = 1, first_dilation: int | None = None, spatial_dims: int = 2):
         super().__init__()
         first_dilation = first_dilation or dilation  # the 3x3's; `dilation` is the stage's (output_stride)
+        conv = for_dims(nn.Conv2d, spatial_dims)
         out_channels = planes * self.expansion
         self.norm1 = BatchNormReLU(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.conv1 = conv(in_channels, planes, 1, bias=False)
         self.norm2 = BatchNormReLU(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, first_dilation, first_dilation, bias=False)
+        self.conv2 = conv(planes, planes, 3, stride, first_dilation, first_dilation, bias=False)
         self.norm3 = BatchNormReLU(planes)
-        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
+        self.conv3 = conv(planes, out_channels, 1, bias=False)
         # A dilated stage's first block keeps the projection its stride gave it.
         needs_projection = stride != 1 or in_channels != out_channels or first_dilation != dilation
-        self.downsample = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False) if needs_projection else None
+        self.downsample = conv(in_channels, out_channels, 1, stride, bias=False) if needs_projection else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,10 +122,10 @@ class ResNetV2(ConvNet):
     family = "resnet_v2"
 
     def __init__(self, cfg: ResNetV2Config, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0,
-                 output_stride: int = 32):
+                 output_stride: int = 32, spatial_dims: int = 2):
         stem = nn.Sequential(OrderedDict(
-            conv=nn.Conv2d(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
-            pool=nn.MaxPool2d(3, 2, 1),
+            conv=for_dims(nn.Conv2d, spatial_dims)(in_chans, cfg.stem_width, 7, 2, 3, bias=False),
+            pool=for_dims(nn.MaxPool2d, spatial_dims)(3, 2, 1),
         ))
         in_channels = cfg.stem_width
         stages = []
@@ -132,10 +137,12 @@ class ResNetV2(ConvNet):
             for j in range(depth):
                 blocks.append(PreActBottleneck(
                     in_channels, planes, stride=stride if j == 0 else 1, drop_path=rates[i][j],
-                    dilation=dilation, first_dilation=first_dilation if j == 0 else dilation))
+                    dilation=dilation, first_dilation=first_dilation if j == 0 else dilation,
+                    spatial_dims=spatial_dims))
                 in_channels = planes * PreActBottleneck.expansion
             stages.append(nn.Sequential(*blocks))
-        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels))
+        head = ClassifierHead(in_channels, num_classes, cfg.drop_rate, pre=BatchNormReLU(in_channels),
+                              spatial_dims=spatial_dims)
         super().__init__(stem, stages, head, first_conv="stem.conv.weight")
         init_he_fan_out(self)
 

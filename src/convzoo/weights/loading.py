@@ -111,16 +111,7 @@ def load_weights(
 
     expected = model.state_dict()
     state_dict = _fill_batch_counters(state_dict)
-    best, failures = None, []
-    for layout, converted in _candidates(model, state_dict, failures):
-        missing = sorted(set(expected) - set(converted))
-        unexpected = sorted(set(converted) - set(expected))
-        score = len(missing) + len(unexpected)
-        if best is None or score < best[0]:
-            best = (score, layout, converted, missing, unexpected)
-        if score == 0:
-            break
-    _, layout, converted, missing, unexpected = best
+    layout, converted, missing, unexpected, failures = closest_layout(model, state_dict)
 
     converted = _adapt_input_conv(model, converted)
     mis_shaped = [
@@ -143,6 +134,24 @@ def load_weights(
         del converted[k]
     model.load_state_dict(converted, strict=False)
     return model
+
+
+def closest_layout(model: nn.Module, state_dict: StateDict):
+    """(layout, state_dict in our key names, missing keys, unexpected keys,
+    converter failures) for the key layout that fits `model` best: ours or one
+    of its family's converters. Shapes are not compared here."""
+    expected = model.state_dict()
+    best, failures = None, []
+    for layout, converted in _candidates(model, state_dict, failures):
+        missing = sorted(set(expected) - set(converted))
+        unexpected = sorted(set(converted) - set(expected))
+        score = len(missing) + len(unexpected)
+        if best is None or score < best[0]:
+            best = (score, layout, converted, missing, unexpected)
+        if score == 0:
+            break
+    _, layout, converted, missing, unexpected = best
+    return layout, converted, missing, unexpected, failures
 
 
 def _mismatch_message(model, layout, missing, unexpected, mis_shaped, got, expected, failures) -> str:
@@ -175,14 +184,15 @@ def _adapt_input_conv(model: nn.Module, state_dict: StateDict) -> StateDict:
         return state_dict
     target = model.state_dict()[key]
     weight = state_dict[key]
-    if weight.ndim != 4 or weight.shape[1] == target.shape[1] or weight.shape[1] != 3:
+    # Any conv rank (a 1D/3D model's first conv too), once kernels match.
+    if weight.ndim != target.ndim or weight.ndim < 3 or weight.shape[1] == target.shape[1] or weight.shape[1] != 3:
         return state_dict
     in_chans = target.shape[1]
     if in_chans == 1:
         adapted = weight.sum(dim=1, keepdim=True)
     else:
         repeats = -(-in_chans // 3)
-        adapted = weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (3 / in_chans)
+        adapted = weight.repeat(1, repeats, *[1] * (weight.ndim - 2))[:, :in_chans] * (3 / in_chans)
     return {**state_dict, key: adapted.to(weight.dtype)}
 
 
