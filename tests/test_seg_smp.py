@@ -150,3 +150,7 @@ def test_what_smp_cannot_take_is_said():
         timm.create_model("convzoo-resnet18", features_only=True, out_indices=(5,))
     with pytest.raises(ValueError, match="choose the weights one way"):
         timm.create_model("convzoo-resnet18.DEFAULT", pretrained=True, convzoo_weights="IMAGENET1K_V1")
+    unpublished = [n for n in ["mobilenet_v1", "resnet50_v2"] if not cz.list_models(n, pretrained=True)]
+    for name in unpublished[:1]:
+        with pytest.raises(ValueError, match=f"{name} has no published weights: encoder_weights=None"):
+            smp.Unet(SMP_PREFIX + name, encoder_weights=True)

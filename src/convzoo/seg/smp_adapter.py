@@ -58,9 +58,13 @@ from typing import Iterable, List
 import torch
 from torch import nn
 
-from ..factory import get_model, list_models
+from ..factory import get_model, list_models, list_weights
 from ..net import ConvNet, FeatureEncoder, StageInfo
 from ..registry import lookup, registered_names
+
+# timm appends the names it registers here (each is an attribute too: see _entrypoint).
+__all__ = ["PREFIX", "SMP_PREFIX", "SmpFeatures", "families_with_output_stride", "register", "require_smp",
+           "smp_maps"]
 
 PREFIX = "convzoo-"  # timm's name for convzoo model X is convzoo-X; smp's is tu-convzoo-X
 SMP_PREFIX = "tu-" + PREFIX
@@ -138,7 +142,12 @@ def _weights_choice(name: str, pretrained: bool, tag, weights):
         if tag:
             raise ValueError(f"{PREFIX}{name}.{tag} and convzoo_weights=...: choose the weights one way")
         return weights
-    return (tag or "DEFAULT") if pretrained else None
+    if not pretrained:
+        return None
+    if not list_weights(name):
+        raise ValueError(f"{name} has no published weights: encoder_weights=None (random init), or "
+                         f"convzoo_weights=<checkpoint path>")
+    return tag or "DEFAULT"
 
 
 def _build(name: str, weights, output_stride: int, kwargs: dict) -> nn.Module:
@@ -257,8 +266,9 @@ class SmpFeatures(FeatureEncoder):
         stem_at = 1 if self.tap_stem else 0
         first_index_at = stem_at if self.has_stem_map else stem_at + 1
         self.picks = ([0] if self.tap_stem else []) + ([first_index_at + i for i in self.out_indices] if rest else [])
-        infos = list(self.feature_info) if rest else []  # the built model's strides (output_stride applied)
-        self.feature_info = _FeatureInfo(([maps[0]] if self.tap_stem else []) + infos)
+        # Read off the built model: its strides (output_stride applied), its widths (its kwargs applied).
+        infos = list(self.feature_info) if rest else []
+        self.feature_info = _FeatureInfo(([_stem_before_pool(model)] if self.tap_stem else []) + infos)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         if self.own_stages:
