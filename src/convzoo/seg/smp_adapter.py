@@ -31,24 +31,27 @@ We take the second: `register()` files each convzoo model with timm as
 the model with `get_model` (weights: `pretrained` -> our DEFAULT weights, or
 the tag after a dot in the name, as timm's "name.tag"; a `convzoo_weights=`
 keyword, a tag, checkpoint path or state_dict, wins over both (smp takes
-`weights=` for itself); in_chans adapts RGB
-weights; output_stride is our own dilation, and a family without it is one
-clear error), and hands smp the maps its own encoders hand their decoders:
+`weights=` for itself); in_chans adapts RGB weights; output_stride is our own
+dilation, and a family without it is one clear error), and hands smp the maps
+its own encoders hand their decoders:
 
 - one map per stride /2, /4, /8, /16, /32, the deepest of the model at each;
 - where the stem pools down to /4 (ResNet, DenseNet, ShuffleNet), its /2 map
   before the pooling, as smp's ResNet and DenseNet encoders and timm do;
-- where no /2 map exists (ConvNeXt, VAN: /4 patchify stems; AlexNet), the /4
-  to /32 maps: smp then puts its empty /2 placeholder in front, as it does for
-  timm's transformer-style models;
-- fewer levels where the model has fewer (SqueezeNet stops at /16:
+- where no /2 map exists (ConvNeXt, VAN: /4 patchify stems), the /4 to /32
+  maps: smp then puts its empty /2 placeholder in front, as it does for timm's
+  transformer-style models;
+- fewer levels where the model has fewer (one that stops at /16 takes
   encoder_depth=4).
+
+Models whose unpadded convs make maps a pixel short of 1/stride (AlexNet,
+Inception v3, NASNet, SqueezeNet) are refused with one line: smp's decoders
+add and concatenate maps of exact sizes.
 
 smp's own encoder_weights="imagenet" works (smp warns that "tu-" encoders take
 True or None); normalise images with the weights' preprocessing,
 `convzoo.get_weights(name).preprocessing` (mean, std, crop).
 """
-import fnmatch
 import functools
 import importlib
 import inspect
