@@ -51,6 +51,7 @@ class SegTrainConfig:
     freeze_encoder: bool = False  # train only decoder and head
     hflip: bool = True  # off where a mirror image changes the meaning (text, digits)
     seed: int = 0
+    overwrite: bool = False  # replace a run already in `out` (else refused)
     device: str = "auto"
     workers: int = 0
     progress: bool = True
@@ -69,6 +70,14 @@ def check_seg_config(cfg: SegTrainConfig) -> None:
             raise ValueError(f"{name} {getattr(cfg, name)}: must be at least 1")
     if cfg.lr <= 0:
         raise ValueError(f"lr {cfg.lr}: must be positive")
+    existing = [name for name in SEG_RUN_FILES if (Path(cfg.out) / name).exists()]
+    if existing and not cfg.overwrite:
+        raise ValueError(f"out {cfg.out} already holds a run ({', '.join(existing)}): pass overwrite=True "
+                         f"(--overwrite) to replace it, or another out folder")
+
+
+# What a run writes in its out folder.
+SEG_RUN_FILES = ("best.safetensors", "best.json", "metrics.json")
 
 
 def _evaluate(model: nn.Module, loader, num_classes: int, device) -> tuple[float, ConfusionMatrix]:
@@ -111,7 +120,10 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
                                    hflip=cfg.hflip)
     val_set = SegmentationFolder(val_pairs, cfg.image_size, train=False, mean=pre.mean, std=pre.std)
     generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.workers, generator=generator)
+    # A last batch of one image would fail BatchNorm (one value per channel at the coarsest map):
+    # dropped, as `train` does, unless it would leave no batch at all.
+    train_loader = DataLoader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.workers, generator=generator,
+                              drop_last=len(train_set) > cfg.batch_size)
     val_loader = DataLoader(val_set, cfg.batch_size, shuffle=False, num_workers=cfg.workers)
     model.to(device)
 
@@ -125,6 +137,8 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
                                    round(cfg.warmup_epochs * steps_per_epoch))
     criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     out = Path(cfg.out)
+    for name in SEG_RUN_FILES:  # an overwritten run's files go first: none is mistaken for this run's
+        (out / name).unlink(missing_ok=True)
     meta = {"task": "segmentation", "encoder": cfg.encoder, "decoder": cfg.decoder, "num_classes": num_classes,
             "image_size": cfg.image_size, "preprocessing": asdict(pre), "config": asdict(cfg)}
 
@@ -146,7 +160,7 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += float(loss) * len(images)
+            loss_sum += loss.item() * len(images)
             seen += len(images)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
