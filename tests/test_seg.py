@@ -106,14 +106,16 @@ def test_gradient_reaches_encoder_decoder_and_head():
         assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
-def test_seg_model_scripts():
-    # Every family's encoder scripts (tests/test_scripting.py); here the decoders and the
-    # model's glue, over the quickest encoder to compile.
+def test_seg_model_scripts_and_traces():
+    # Every family's encoder scripts (-m slow below); here the decoders and the model's
+    # glue, over the quickest encoder to compile.
     model = randomize_(get_seg_model("resnet18", 4, decoder="unet")).eval()
     scripted = torch.jit.script(model)
+    traced = torch.fx.symbolic_trace(model)
     x = torch.randn(1, 3, 45, 38)
     with torch.no_grad():
         assert_close(scripted(x), model(x))
+        assert_close(traced(x), model(x))
     fpn = randomize_(FPNDecoder([8, 16, 32], 12, 6)).eval()
     maps = _maps([8, 16, 32], 45, [4, 8, 16])
     with torch.no_grad():
@@ -147,8 +149,12 @@ def test_seg_model_over_every_family(encoder):
         assert y.shape == (2, 3, 64, 64)
         y.mean().backward()
         assert model.encoder.stem.parameters().__next__().grad is not None
+        x = torch.randn(1, 3, 67, 61)
         with torch.no_grad():
-            assert model.eval()(torch.randn(1, 3, 67, 61)).shape == (1, 3, 67, 61)
+            y = model.eval()(x)
+            assert y.shape == (1, 3, 67, 61)
+            if not model.encoder._own_forward_stages:  # NASNet's Python forward_stages does not script
+                assert_close(torch.jit.script(model)(x), y)
 
 
 # ---- metrics ---------------------------------------------------------------------------
