@@ -16,6 +16,10 @@ mirrored digit is not that digit.
 Both runs share everything (decoder, seed, epochs, lr, batch size, data order)
 except the encoder's starting weights. Prints a table and writes the results
 (per-epoch history, per-class IoU) as JSON.
+
+Measured (5 epochs, one CPU thread; seg_mnist_results.json): best validation
+mean IoU 0.837 pretrained vs 0.816 random (seed 0), 0.837 vs 0.820 (seed 1).
+The pretrained encoder leads at every epoch, most in the first ones.
 """
 from __future__ import annotations
 
