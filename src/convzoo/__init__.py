@@ -8,10 +8,12 @@
     cz.bench("efficientnet_lite*", batch_sizes=(1, 32))   # latency, throughput, memory, acc@1
     cz.select("my_images/", models="efficientnet_lite*", max_latency_ms=20)   # which fits my images
     cz.export(model, "onnx", "model.onnx")          # a deployable file, checked against the model
+    cz.seg.get_seg_model("efficientnet_lite0", num_classes=3, encoder_weights="DEFAULT")   # UNet / FPN
+    cz.train_segmentation(cz.SegTrainConfig(data="my_masks/"))   # images/ + masks/ folders
 
 The package is layered, each layer importing only those below it (checked by
 import-linter, see docs/design.md): layers, data, utils -> net -> registry,
-weights -> models -> factory -> tasks -> cli.
+weights -> models -> factory -> keras, seg -> tasks -> cli.
 """
 from .version import __version__
 from .data.preprocessing import Preprocessing
@@ -19,12 +21,14 @@ from .net import ConvNet, StageInfo
 from .registry import ModelInfo, Paper, register_model
 from .weights import Weights, WeightsMismatchError, load_weights, register_converter, register_weights
 from .factory import get_model, get_weights, list_models, model_info
+from . import seg
 from .tasks.bench import bench
 from .tasks.classify import Classifier
 from .tasks.compare import compare
 from .tasks.evaluate import evaluate_checkpoint
 from .tasks.export import ExportError, ExportReport, export
 from .tasks.optimize import OptimizedModel, optimize
+from .tasks.seg_train import SegTrainConfig, load_seg_checkpoint, train_segmentation
 from .tasks.select import select
 from .tasks.train import TrainConfig, train
 
@@ -38,6 +42,7 @@ __all__ = [
     "OptimizedModel",
     "Paper",
     "Preprocessing",
+    "SegTrainConfig",
     "StageInfo",
     "TrainConfig",
     "Weights",
@@ -50,12 +55,15 @@ __all__ = [
     "get_model",
     "get_weights",
     "list_models",
+    "load_seg_checkpoint",
     "load_weights",
     "model_info",
     "optimize",
     "register_converter",
     "register_model",
     "register_weights",
+    "seg",
     "select",
     "train",
+    "train_segmentation",
 ]

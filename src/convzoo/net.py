@@ -207,6 +207,8 @@ class FeatureEncoder(nn.Module):
     stops after the last stage asked for.
     """
 
+    __jit_unused_properties__ = ["channels", "reductions"]
+
     def __init__(self, model: ConvNet, out_indices: Sequence[int] | None = None):
         super().__init__()
         available = model.encoder_info()
@@ -230,6 +232,8 @@ class FeatureEncoder(nn.Module):
         # forward_stages; it reads only `stem` and `stages`, which this module has.
         own = type(model).forward_stages
         self._forward_stages = None if own is ConvNet.forward_stages else own
+        # A plain bool for forward's branch: TorchScript cannot type the function above.
+        self._own_forward_stages = self._forward_stages is not None
 
     @property
     def channels(self) -> list[int]:
@@ -240,21 +244,24 @@ class FeatureEncoder(nn.Module):
         return [info.reduction for info in self.feature_info]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = []
-        if self._forward_stages is None:
-            x = self.stem(x)
-            maps.append(x)
-            for stage in self.stages:
-                x = stage(x)
-                maps.append(x)
+        if self._own_forward_stages:
+            maps = self._maps_by_own_forward_stages(x)
         else:
-            stem_out = []
-            hook = self.stem.register_forward_hook(lambda module, inputs, output: stem_out.append(output))
-            try:
-                maps = [None, *self._forward_stages(self, x)]
-            finally:
-                hook.remove()
-            maps[0] = stem_out[0]
+            maps = [self.stem(x)]
+            for stage in self.stages:
+                maps.append(stage(maps[-1]))
         if not self.has_stem_map:
             maps = maps[1:]
         return [maps[i] for i in self.out_indices]
+
+    @torch.jit.unused
+    def _maps_by_own_forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The stem's map and the stages' of a family with its own forward_stages
+        (not scriptable: a hook catches the stem's output)."""
+        stem_out = []
+        hook = self.stem.register_forward_hook(lambda module, inputs, output: stem_out.append(output))
+        try:
+            stage_maps = self._forward_stages(self, x)
+        finally:
+            hook.remove()
+        return [stem_out[0], *stage_maps]

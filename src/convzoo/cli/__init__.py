@@ -1,6 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
 One module per group of commands (catalog: list/info; predict; train: train/eval;
+seg: seg-train;
 bench: bench/compare; select; export),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
@@ -14,13 +15,14 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, export, predict, select, train
+from . import bench, catalog, export, predict, seg, select, train
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
     "list": "convzoo list 'efficientnet*' --pretrained",
     "predict": "convzoo predict examples/coffee.png examples/chelsea.png --topk 3",
     "train": "convzoo train my_images/ --model efficientnet_lite0 --epochs 5 --out runs/mine",
+    "seg-train": "convzoo seg-train my_masks/ --encoder efficientnet_lite0 --decoder unet --epochs 5 --out runs/seg",
     "eval": "convzoo eval my_images/ --checkpoint runs/mine/best.safetensors",
     "info": "convzoo info resnet50",
     "download": "convzoo download resnet50 IMAGENET1K_V2",
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_parser(sub)
     train.add_train_parser(sub)
     train.add_eval_parser(sub)
+    seg.add_seg_train_parser(sub)
     catalog.add_info_parser(sub)
     catalog.add_download_parser(sub)
     bench.add_bench_parser(sub)

@@ -1,0 +1,47 @@
+"""`convzoo seg-train`: train a segmentation model on a folder of images and masks."""
+from __future__ import annotations
+
+
+def add_seg_train_parser(sub) -> None:
+    from ..tasks.seg_train import SegTrainConfig
+
+    d = SegTrainConfig(data="")
+    p = sub.add_parser("seg-train", help="train a segmentation model (UNet/FPN over any encoder) on images + masks",
+                       description="Train a segmentation model; DATA holds images/NAME.png|jpg and masks/NAME.png "
+                                   "(each mask pixel its class index, 255 = don't care). Single process.")
+    p.add_argument("data", help="ROOT with images/ and masks/ sub-folders")
+    p.add_argument("--val-data", default=None, help="a second such folder to validate on (default: --val-fraction)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--encoder", default=d.encoder)
+    p.add_argument("--decoder", default=d.decoder, choices=["unet", "fpn"])
+    p.add_argument("--encoder-weights", default=d.encoder_weights,
+                   help="DEFAULT | a weights tag | a checkpoint path | none (random encoder)")
+    p.add_argument("--num-classes", type=int, default=None, help="default: 1 + the largest class index in the masks")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--image-size", type=int, default=d.image_size, help="images and masks are resized to this square")
+    p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder and head")
+    p.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random horizontal flips")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=d.out, help="output folder: best.safetensors + best.json, metrics.json")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--workers", type=int, default=d.workers)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(run=_cmd_seg_train)
+
+
+def _cmd_seg_train(args) -> int:
+    import json
+
+    from ..tasks.seg_train import SegTrainConfig, train_segmentation
+
+    fields = set(SegTrainConfig.__dataclass_fields__)
+    cfg = SegTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    if str(cfg.encoder_weights).lower() == "none":
+        cfg.encoder_weights = None
+    result = train_segmentation(cfg)
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+    return 0
