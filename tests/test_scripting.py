@@ -5,8 +5,8 @@ Outputs must equal eager's: exactly for script and fx (same kernels), to
 float32 precision for the exported files (read back by their runtimes).
 
 By default the smallest model of every family (scripting and tracing also
-Inception v3 and SE-ResNet, whose blocks differ from their family's smallest);
-every model with -m slow."""
+Inception v3 and SE-ResNet, whose blocks differ from their family's smallest;
+ONNX for five of them, see ONNX_FAST); every model with -m slow."""
 import warnings
 
 import pytest
@@ -20,9 +20,19 @@ from parity import randomize_, smallest_of_each_family
 FAMILIES = smallest_of_each_family()
 FAST = sorted({*FAMILIES, "inception_v3", "seresnet18"})  # their blocks differ from their family's smallest
 EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models() if name not in FAST)]
-# Exports cost seconds each: by default one model per family.
-EXPORTED = [*FAMILIES, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models()
-                         if name not in FAMILIES)]
+# Exports cost seconds each: by default torch.export for one model per family, and
+# ONNX (the dynamo exporter plus onnxruntime, ~8 s a model) for the families whose
+# ops are the exporter's hard cases: TF "SAME" padding, channel LayerNorm, channel
+# shuffle, hard-swish + squeeze-excite, and plain convs; every model with -m slow.
+ONNX_FAST = {"efficientnet_lite0", "convnext_tiny", "shufflenet_v2_x0_5", "mobilenet_v3_small", "resnet18"}
+
+
+def _export_case(name: str, fmt: str):
+    fast = name in FAMILIES and (fmt == "exported-program" or name in ONNX_FAST)
+    return pytest.param(name, fmt, marks=() if fast else pytest.mark.slow)
+
+
+EXPORT_CASES = [_export_case(name, fmt) for name in cz.list_models() for fmt in ("exported-program", "onnx")]
 
 
 def _input(name: str, batch: int = 2) -> torch.Tensor:
@@ -53,8 +63,7 @@ def test_scripts_and_traces_to_the_same_outputs(name):
         torch.testing.assert_close(traced(x), expected, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("fmt", ["exported-program", "onnx"])
-@pytest.mark.parametrize("name", EXPORTED)
+@pytest.mark.parametrize("name, fmt", EXPORT_CASES)
 def test_exports_with_a_free_batch_size(name, fmt, tmp_path):
     """export() reads the file back and compares it with eager at batches 1
     and 3 (it raises above `tolerance`); the report says what it measured."""
