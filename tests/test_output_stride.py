@@ -41,3 +41,11 @@ def test_output_stride_sets_the_map_sizes_and_keeps_the_weights(name):
 def test_bad_output_stride_says_what_is_possible():
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32 .* not 4"):
         cz.get_model("resnet18", output_stride=4)
+
+
+def test_a_family_without_output_stride_names_those_with():
+    with pytest.raises(ValueError, match=r"^vgg11 has no output_stride option: dilated encoders are .*"
+                                         r"efficientnet\*.*mobilenet_v2.*resnet\*"):
+        cz.get_model("vgg11", output_stride=16)
+    with pytest.raises(ValueError, match="mobilenet_v1 has no output_stride option"):
+        cz.get_model("mobilenet_v1", output_stride=8)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import convzoo as cz
-from convzoo.factory import spatial_dims_models
+from convzoo.factory import models_taking
 from convzoo.weights.inflate import inflate_state_dict
 
 from parity import assert_close, count_params, randomize_
@@ -261,7 +261,7 @@ def test_unfit_shapes_are_named():
 def test_family_without_spatial_dims_lists_those_with():
     with pytest.raises(ValueError, match=r"^mobilenet_v2 has no spatial_dims option: 1D/3D models are .*resnet\*"):
         cz.get_model("mobilenet_v2", spatial_dims=3)
-    listed = spatial_dims_models().split(", ")
+    listed = models_taking("spatial_dims").split(", ")
     assert {"resnet*", "resnext*", "wide_resnet*", "seresnet*", "seresnext*", "senet154"} <= set(listed)
     assert not any(name.startswith(("mobilenet", "efficientnet", "regnet")) for name in listed)
     assert cz.get_model("mobilenet_v2", spatial_dims=2).build_kwargs.get("spatial_dims") is None

@@ -76,20 +76,24 @@ def default_preprocessing(name: str) -> Preprocessing:
     return spec.preprocessing if spec is not None else Preprocessing.for_input_size(lookup(name).input_size)
 
 
-def has_spatial_dims(name: str) -> bool:
-    """Whether model `name` can be built for signals and volumes (a builder
-    taking `spatial_dims`)."""
-    return "spatial_dims" in inspect.signature(lookup(name).builder).parameters
+def takes_option(name: str, option: str) -> bool:
+    """Whether model `name`'s builder names `option` (output_stride, spatial_dims)
+    in its signature: how the families that offer an option are found, never
+    listed by hand. A builder that passes **kwargs on must name its options."""
+    return option in inspect.signature(lookup(name).builder).parameters
 
 
-def spatial_dims_models() -> str:
-    """The models with a spatial_dims option, as name patterns: "resnet*, vgg*, alexnet"."""
+def models_taking(option: str) -> str:
+    """The models whose builder takes `option`, short: "resnet*, vgg*, alexnet"
+    (a pattern only where every model it matches takes the option)."""
     groups: dict[str, list[str]] = {}
     for name in registered_names():
-        if has_spatial_dims(name):
-            stem = re.match(r"[a-z_]*?(?=\d|_v\d|$)", name)[0] or name  # resnet50_v2 -> resnet
-            groups.setdefault(stem, []).append(name)
-    return ", ".join(names[0] if len(names) == 1 else f"{stem}*" for stem, names in groups.items())
+        groups.setdefault(re.match(r"(wide_)?[a-z]+", name)[0], []).append(name)  # wide_resnet50_2 -> wide_resnet
+    listed = []
+    for stem, names in groups.items():
+        taking = [name for name in names if takes_option(name, option)]
+        listed += [f"{stem}*"] if len(taking) == len(names) > 1 else taking
+    return ", ".join(listed)
 
 
 def get_model(
@@ -126,8 +130,10 @@ def get_model(
                          f"(or a weights tag, or a checkpoint path)")
     info = lookup(name)
     spatial_dims = kwargs.get("spatial_dims", 2)
-    if spatial_dims != 2 and not has_spatial_dims(name):
-        raise ValueError(f"{name} has no spatial_dims option: 1D/3D models are {spatial_dims_models()}")
+    if spatial_dims != 2 and not takes_option(name, "spatial_dims"):
+        raise ValueError(f"{name} has no spatial_dims option: 1D/3D models are {models_taking('spatial_dims')}")
+    if kwargs.get("output_stride", 32) != 32 and not takes_option(name, "output_stride"):
+        raise ValueError(f"{name} has no output_stride option: dilated encoders are {models_taking('output_stride')}")
     if spatial_dims == 2:
         kwargs.pop("spatial_dims", None)  # the default, which every family builds (recorded only when not)
     if inflate is not None and spatial_dims != 3:

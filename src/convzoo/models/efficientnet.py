@@ -178,15 +178,17 @@ _VARIANT_DEFAULT = object()
 
 
 def create_efficientnet(cfg: EfficientNetConfig, *, padding=_VARIANT_DEFAULT, bn_eps: float | None = None,
-                        drop_rate: float | None = None, **kwargs) -> EfficientNet:
+                        drop_rate: float | None = None, output_stride: int = 32, **kwargs) -> EfficientNet:
     """Build from `cfg`. `padding` (None: symmetric, "same": TensorFlow's),
     `bn_eps` and `drop_rate` override the variant's own, e.g. to load weights
-    trained another way (TF ports need padding="same", bn_eps=1e-3)."""
+    trained another way (TF ports need padding="same", bn_eps=1e-3).
+    `output_stride` is named here, not left to **kwargs, so that the factory can
+    tell from the signature which families take it (factory.takes_option)."""
     overrides = {"bn_eps": bn_eps, "drop_rate": drop_rate}
     if padding is not _VARIANT_DEFAULT:
         overrides["padding"] = padding
     cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None or k == "padding"})
-    return EfficientNet(cfg, **kwargs)
+    return EfficientNet(cfg, output_stride=output_stride, **kwargs)
 
 
 # ---- EfficientNet B0-B7 ------------------------------------------------------

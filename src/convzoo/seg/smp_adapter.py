@@ -54,19 +54,18 @@ True or None); normalise images with the weights' preprocessing,
 """
 import functools
 import importlib
-import inspect
 import sys
 from typing import Iterable, List
 
 import torch
 from torch import nn
 
-from ..factory import get_model, list_models, list_weights
+from ..factory import get_model, list_models, list_weights, models_taking, takes_option
 from ..net import ConvNet, FeatureEncoder, StageInfo
 from ..registry import lookup, registered_names
 
 # timm appends the names it registers here (each is an attribute too: see _entrypoint).
-__all__ = ["PREFIX", "SMP_PREFIX", "SmpFeatures", "families_with_output_stride", "register", "require_smp",
+__all__ = ["PREFIX", "SMP_PREFIX", "SmpFeatures", "register", "require_smp",
            "smp_maps"]
 
 PREFIX = "convzoo-"  # timm's name for convzoo model X is convzoo-X; smp's is tu-convzoo-X
@@ -155,28 +154,11 @@ def _weights_choice(name: str, pretrained: bool, tag, weights):
 
 def _build(name: str, weights, output_stride: int, kwargs: dict) -> nn.Module:
     if output_stride != 32:
+        if not takes_option(name, "output_stride"):
+            raise ValueError(f"{name} has no output_stride option, which DeepLabV3/V3+ need (8 or 16): use "
+                             f"Unet/FPN, or one of {models_taking('output_stride')}")
         kwargs = dict(kwargs, output_stride=output_stride)
-    try:
-        return get_model(name, weights=weights, **kwargs)
-    except TypeError as e:
-        if "output_stride" not in str(e):
-            raise
-        families = ", ".join(families_with_output_stride()) or "none yet"
-        raise ValueError(f"{name} ({lookup(name).family}) has no output_stride option, which DeepLabV3/V3+ "
-                         f"need (8 or 16); the families that have it: {families}. Or use Unet/FPN") from None
-
-
-def families_with_output_stride() -> list[str]:
-    """The model families whose builder takes output_stride (dilated last stages)."""
-    families = set()
-    for name in list_models():
-        info = lookup(name)
-        try:
-            if "output_stride" in inspect.signature(info.builder).parameters:
-                families.add(info.family)
-        except (TypeError, ValueError):  # a builder without a signature: we cannot tell
-            pass
-    return sorted(families)
+    return get_model(name, weights=weights, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)
