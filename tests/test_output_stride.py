@@ -49,3 +49,10 @@ def test_a_family_without_output_stride_names_those_with():
         cz.get_model("vgg11", output_stride=16)
     with pytest.raises(ValueError, match="mobilenet_v1 has no output_stride option"):
         cz.get_model("mobilenet_v1", output_stride=8)
+
+
+def test_the_default_output_stride_is_not_an_option_recorded():
+    """output_stride=32 is the plain network, whichever family: nothing to
+    record (a Keras twin mirrors build_kwargs) and nothing to refuse."""
+    assert "output_stride" not in cz.get_model("squeezenet1_1", output_stride=32).build_kwargs
+    assert cz.get_model("resnet18", output_stride=16).build_kwargs["output_stride"] == 16

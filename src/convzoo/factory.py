@@ -134,8 +134,12 @@ def get_model(
         raise ValueError(f"{name} has no spatial_dims option: 1D/3D models are {models_taking('spatial_dims')}")
     if kwargs.get("output_stride", 32) != 32 and not takes_option(name, "output_stride"):
         raise ValueError(f"{name} has no output_stride option: dilated encoders are {models_taking('output_stride')}")
+    # The defaults, which every family builds, are recorded only when they are not
+    # (a Keras twin, built from build_kwargs, mirrors neither option).
     if spatial_dims == 2:
-        kwargs.pop("spatial_dims", None)  # the default, which every family builds (recorded only when not)
+        kwargs.pop("spatial_dims", None)
+    if kwargs.get("output_stride") == 32:
+        kwargs.pop("output_stride")
     if inflate is not None and spatial_dims != 3:
         raise ValueError(f"inflate gives 2D kernels a depth: it needs spatial_dims=3, not {spatial_dims}")
     if inflate is not None and weights is None:
