@@ -50,14 +50,20 @@ class Preprocessing:
     def from_dict(cls, d: dict) -> "Preprocessing":
         return cls(d["crop_size"], d["resize_size"], d["interpolation"], tuple(d["mean"]), tuple(d["std"]))
 
-    def transforms(self):
+    def transforms(self, whole_image: bool = False):
+        """The evaluation transform. `whole_image`: no crop, the shorter side
+        resized to `crop_size` instead, so that every pixel of the picture
+        reaches the network (a heat map over all of it: tasks/explain.py)."""
         import torch
         from torchvision.transforms import v2
 
+        interpolation = v2.InterpolationMode(self.interpolation)
+        sizing = ([v2.Resize(self.crop_size, interpolation=interpolation, antialias=True)] if whole_image else
+                  [v2.Resize(self.resize_size, interpolation=interpolation, antialias=True),
+                   v2.CenterCrop(self.crop_size)])
         return v2.Compose([
             v2.ToImage(),
-            v2.Resize(self.resize_size, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
-            v2.CenterCrop(self.crop_size),
+            *sizing,
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(self.mean, self.std),
         ])

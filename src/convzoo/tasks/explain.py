@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from PIL import Image
 
@@ -67,7 +66,7 @@ def explain(image, model: str = "efficientnet_lite0", weights: str | dict | None
     picture = load_image(image) if not isinstance(image, Image.Image) else image
     net = get_model(model, weights=weights).eval()
     preprocessing = net.pretrained_weights.preprocessing if net.pretrained_weights else default_preprocessing(model)
-    x = _resized_uncropped(picture, preprocessing)
+    x = preprocessing.transforms(whole_image=True)(picture.convert("RGB"))[None]
     target = f"stages.{len(net.stages) - 1}"
     with methods.GradCAM(net, target_layer=target, input_shape=tuple(x.shape[1:])) as cam:
         scores = net(x)
@@ -80,16 +79,3 @@ def explain(image, model: str = "efficientnet_lite0", weights: str | dict | None
     categories = net.pretrained_weights.categories if net.pretrained_weights else None
     label = categories[index] if categories and index < len(categories) else str(index)
     return Explanation(picture, heatmap, index, label, probability, model)
-
-
-def _resized_uncropped(picture: Image.Image, preprocessing) -> torch.Tensor:
-    from torchvision.transforms import v2
-
-    transform = v2.Compose([
-        v2.ToImage(),
-        v2.Resize(preprocessing.crop_size, interpolation=v2.InterpolationMode(preprocessing.interpolation),
-                  antialias=True),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(preprocessing.mean, preprocessing.std),
-    ])
-    return transform(picture.convert("RGB"))[None]

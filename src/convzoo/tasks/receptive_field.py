@@ -45,8 +45,9 @@ class _StageOutputs(nn.Module):
 def stage_receptive_fields(model: nn.Module) -> list[ReceptiveField]:
     """The receptive field of each stage's output (along one spatial axis;
     the zoo's kernels are square)."""
-    graph = fx.symbolic_trace(_StageOutputs(model)).graph
-    modules = dict(_StageOutputs(model).named_modules())
+    view = _StageOutputs(model)
+    graph = fx.symbolic_trace(view).graph
+    modules = dict(view.named_modules())
     fields: dict[fx.Node, ReceptiveField] = {}
     outputs = None
     for node in graph.nodes:
