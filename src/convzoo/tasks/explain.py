@@ -62,11 +62,21 @@ def explain(image, model: str = "efficientnet_lite0", weights: str | dict | None
             class_index: int | None = None) -> Explanation:
     """Grad-CAM of `model`'s top class (or `class_index`) on `image` (a path or a PIL image),
     taken at the output of its last stage."""
-    methods = require_torchcam()
+    require_torchcam()
     picture = load_image(image) if not isinstance(image, Image.Image) else image
     net = get_model(model, weights=weights).eval()
     preprocessing = net.pretrained_weights.preprocessing if net.pretrained_weights else default_preprocessing(model)
+    categories = net.pretrained_weights.categories if net.pretrained_weights else None
+    return grad_cam(net, picture, preprocessing, categories, class_index, model_name=model)
+
+
+def grad_cam(net, picture: Image.Image, preprocessing, categories=None, class_index: int | None = None,
+             model_name: str = "") -> Explanation:
+    """`explain` for a model already built (the web server keeps its models loaded):
+    `preprocessing` is its weights' Preprocessing, `categories` its class names."""
+    methods = require_torchcam()
     x = preprocessing.transforms(whole_image=True)(picture.convert("RGB"))[None]
+    x = x.to(next(net.parameters()).device)
     target = f"stages.{len(net.stages) - 1}"
     with methods.GradCAM(net, target_layer=target, input_shape=tuple(x.shape[1:])) as cam:
         scores = net(x)
@@ -75,7 +85,6 @@ def explain(image, model: str = "efficientnet_lite0", weights: str | dict | None
         coarse = cam(index, scores)[0]
     probability = float(probabilities[index].detach())
     heatmap = F.interpolate(coarse.detach()[None].float(), size=(picture.height, picture.width), mode="bilinear",
-                            align_corners=False)[0, 0].clamp(0, 1).numpy()
-    categories = net.pretrained_weights.categories if net.pretrained_weights else None
+                            align_corners=False)[0, 0].clamp(0, 1).cpu().numpy()
     label = categories[index] if categories and index < len(categories) else str(index)
-    return Explanation(picture, heatmap, index, label, probability, model)
+    return Explanation(picture, heatmap, index, label, probability, model_name)

@@ -1,0 +1,81 @@
+"""The FastAPI application: the REST API (/v1/predict, /v1/models, /v1/chart,
+/healthz) and the page (/ and /static/).
+
+Every error a client can cause is a 4xx with a one-line `detail`: a file that
+is not an image (400, naming it), an upload over the limit (413), a model not
+served (404, with close matches), a bad field (422, FastAPI's own). A model
+whose weights cannot be had here is 503: the server's state, not the client's.
+"""
+# No `from __future__ import annotations` here: FastAPI reads the route
+# signatures' annotations at runtime, and the names they use (File, Form,
+# UploadFile) are imported inside create_app, where a string could not find them.
+
+from pathlib import Path
+from typing import Annotated
+
+from ..data.images import ImageError, load_image_bytes
+from ..version import __version__
+from . import require_fastapi
+from .chart import chart_points
+from .limits import BoundedBody
+from .pool import ModelPool, NotServed
+
+PAGE = Path(__file__).parent / "page"
+DEFAULT_MAX_UPLOAD_MB = 10.0
+MAX_TOPK = 20
+
+
+def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB):
+    """The app serving `pool`'s models; `bench`: `convzoo bench` rows by name (chart.read_bench_results)."""
+    fastapi = require_fastapi()
+    from fastapi import File, Form, HTTPException, UploadFile
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app = fastapi.FastAPI(title="convzoo", version=__version__,
+                          description="Classify images with the zoo's pretrained models.")
+    app.add_middleware(BoundedBody, max_bytes=int(max_upload_mb * 2**20))
+    app.mount("/static", StaticFiles(directory=PAGE), name="static")
+    bench = bench or {}
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(PAGE / "index.html")
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok", "version": __version__, "models": len(pool.names)}
+
+    @app.get("/v1/models")
+    def models():
+        return {"models": pool.describe(), "max_upload_mb": max_upload_mb, "max_topk": MAX_TOPK}
+
+    @app.get("/v1/chart")
+    def chart():
+        return {"points": chart_points(pool.describe(), bench)}
+
+    @app.post("/v1/predict")
+    def predict(file: Annotated[UploadFile, File(description="an image file (JPEG, PNG, WebP, ...)")],
+                models: Annotated[str, Form(description="model names, comma-separated")] = "",
+                topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
+                explain: Annotated[bool, Form(description="add a Grad-CAM overlay per model")] = False):
+        names = [n.strip() for n in models.split(",") if n.strip()] or pool.names[:1]
+        try:
+            for name in names:
+                pool.check(name)
+        except NotServed as exc:
+            raise HTTPException(404, str(exc)) from None
+        source = file.filename or "upload"
+        try:
+            picture = load_image_bytes(file.file.read(), source)
+        except ImageError as exc:
+            raise HTTPException(400, f"not a usable image: {exc}") from None
+        try:
+            results = pool.predict(picture, names, topk=topk, explain=explain)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise HTTPException(503, f"cannot run the model here: {' '.join(str(exc).split())}") from None
+        return {"image": {"name": source, "width": picture.width, "height": picture.height},
+                "results": [r.to_json() for r in results]}
+
+    return app
