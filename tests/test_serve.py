@@ -143,3 +143,14 @@ def test_serve_cli_errors_are_one_line(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the [serve] extra were not installed
     assert main(["serve"]) == 2
     assert "pip install 'convzoo[serve]'" in capsys.readouterr().err
+
+
+def test_weights_that_cannot_be_had_are_503(monkeypatch, tmp_path):
+    """Offline with an empty cache, ResNet-18's weights cannot be downloaded:
+    the server says so (503, the server's state) instead of failing with a 500."""
+    monkeypatch.setenv("CONVZOO_OFFLINE", "1")
+    monkeypatch.setenv("CONVZOO_HOME", str(tmp_path))
+    client = TestClient(create_app(ModelPool.matching(["resnet18"])))
+    assert client.get("/v1/models").json()["models"][0]["offline"] is False
+    answer = upload(client, (EXAMPLES / "coffee.png").read_bytes(), models="resnet18")
+    assert answer.status_code == 503 and "resnet18" in answer.json()["detail"], answer.text
