@@ -114,3 +114,16 @@ def test_cli_info_without_name_or_compare_is_one_line(capsys):
     assert main(["info"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--compare" in err and "model name" in err
+
+
+def test_readme_shows_the_real_output(capsys):
+    """The README's excerpt of `convzoo info --compare` is what it prints."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (excerpt,) = re.findall(r"### Lecture checks\n.+?```text\n(.+?)\n```", readme, re.S)
+    assert main(["info", "--compare", "--channels", "256"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    shown = [line for line in excerpt.splitlines() if line != "..."]
+    assert len(shown) >= 8 and all(line in out for line in shown), [line for line in shown if line not in out]

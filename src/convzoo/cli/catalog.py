@@ -51,7 +51,7 @@ def _cmd_info(args) -> int:
     from ..tasks.summary import describe_model
 
     if args.name is None and not args.compare:
-        raise ValueError("info needs a model name or --compare: e.g. `convzoo info resnet50` or `convzoo info --compare`")
+        raise ValueError("info needs a model name or --compare: `convzoo info resnet50` or `convzoo info --compare`")
     if args.name is not None:
         print(describe_model(args.name))
     if args.compare:
