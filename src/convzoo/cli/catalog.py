@@ -13,7 +13,11 @@ def add_list_parser(sub) -> None:
 
 def add_info_parser(sub) -> None:
     p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
-    p.add_argument("name")
+    p.add_argument("name", nargs="?", help="model name (optional with --compare)")
+    p.add_argument("--compare", action="store_true",
+                   help="lecture checks: 5x5 vs two 3x3, 7x7 vs three 3x3, depthwise-separable vs standard, "
+                        "bottleneck vs basic block, measured on the zoo's layers")
+    p.add_argument("--channels", type=int, default=256, help="channels C of the --compare checks")
     p.set_defaults(run=_cmd_info)
 
 
@@ -46,5 +50,14 @@ def _cmd_list(args) -> int:
 def _cmd_info(args) -> int:
     from ..tasks.summary import describe_model
 
-    print(describe_model(args.name))
+    if args.name is None and not args.compare:
+        raise ValueError("info needs a model name or --compare: `convzoo info resnet50` or `convzoo info --compare`")
+    if args.name is not None:
+        print(describe_model(args.name))
+    if args.compare:
+        from ..tasks.teaching import design_comparisons, format_comparisons
+
+        if args.name is not None:
+            print()
+        print(format_comparisons(design_comparisons(channels=args.channels)))
     return 0
