@@ -1,7 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
 One module per group of commands (catalog: list/info; predict; train: train/eval;
-seg: seg-train; explain;
+seg: seg-train; explain; visualize;
 bench: bench/compare; select; export),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
@@ -15,7 +15,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, explain, export, predict, seg, select, train
+from . import bench, catalog, explain, export, predict, seg, select, train, visualize
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -33,6 +33,7 @@ EXAMPLES = {
               "--out ranking.csv --plot select.png",
     "export": "convzoo export efficientnet_lite0 --format onnx --dynamic-batch --out lite0.onnx",
     "explain": "convzoo explain examples/chelsea.png --model efficientnet_lite0 --out heatmaps/",
+    "visualize": "convzoo visualize efficientnet_lite0 --image examples/chelsea.png --out inside/",
 }
 
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     select.add_select_parser(sub)
     export.add_export_parser(sub)
     explain.add_explain_parser(sub)
+    visualize.add_visualize_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

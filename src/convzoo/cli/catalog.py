@@ -14,6 +14,8 @@ def add_list_parser(sub) -> None:
 def add_info_parser(sub) -> None:
     p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
     p.add_argument("name")
+    p.add_argument("--layers", action="store_true",
+                   help="one row per layer: output shape, params, MACs, receptive field; stage summary")
     p.set_defaults(run=_cmd_info)
 
 
@@ -45,6 +47,12 @@ def _cmd_list(args) -> int:
 
 def _cmd_info(args) -> int:
     from ..tasks.summary import describe_model
+
+    if args.layers:
+        from ..tasks.layer_table import format_layer_table, layer_table
+
+        print(format_layer_table(layer_table(args.name)))
+        return 0
 
     print(describe_model(args.name))
     return 0

@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 
 from ..data.images import load_image
-from ..factory import default_preprocessing, default_weights, get_model
+from ..factory import default_preprocessing, default_weights, get_model, model_info
 from ..utils.atomic import atomic_path, write_text_atomic
 from .layer_table import format_layer_table, layer_table, layer_table_csv
 
@@ -130,7 +130,8 @@ def visualize(name: str, image=None, weights: str | dict | None = "DEFAULT", out
     `image` (a path or a PIL image) OUT/NAME_stage{i}.png per stage. A model
     without published weights is drawn at random initialisation (a warning
     says so). Returns the paths written, by kind."""
-    # The image is read first: a bad one stops everything before a file is written.
+    # The name and the image are checked first: a bad one stops everything before a file is written.
+    model_info(name)  # an unknown name: a ValueError with the closest names
     picture = None if image is None else image if isinstance(image, Image.Image) else load_image(image)
     note = None
     if weights == "DEFAULT" and default_weights(name) is None:
