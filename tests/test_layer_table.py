@@ -27,7 +27,7 @@ def test_macs_and_params_add_up_to_the_whole_model(name):
     assert table.macs == count_macs(info.build, info.input_size)
     with torch.device("meta"):
         assert table.params == sum(p.numel() for p in cz.get_model(name).parameters())
-    assert all(r.macs > 0 for r in table if r.kind.startswith(("Conv", "Linear")))
+    assert all(r.macs > 0 for r in table if r.kind.startswith(("Conv2d", "Linear")))
     model = cz.get_model(name)
     assert [s.field for s in table.stages] == stage_receptive_fields(model)
     assert [s.field.stride for s in table.stages] == [i.reduction for i in model.feature_info]
@@ -132,3 +132,15 @@ def test_grouped_and_dilated_kinds():
     # 3 -> 3 + 2*2 = 7 -> 7 + 2 = 9 (j2); after the global pool every value sees the whole image.
     assert [r.field for r in table] == [ReceptiveField(3, 1), ReceptiveField(7, 1), ReceptiveField(9, 2), None, None]
     assert table[2].macs == 16 * 7 * 7 * (8 // 2) * 9
+
+
+def test_bare_parameters_get_rows_of_their_own():
+    """ConvNeXt's LayerNorm2d and layer scale use their parameters in functional
+    code: rows named after their modules, not folded into a neighbour's count."""
+    table = layer_table("convnext_tiny")
+    modules = dict(cz.get_model("convnext_tiny").named_modules())
+    assert all(r.params == sum(p.numel() for p in modules[r.name].parameters()) for r in table
+               if r.kind.startswith(("Conv2d", "Linear", "LayerNorm")))
+    assert (table.row("stem.conv").params, table.row("stem.norm").kind, table.row("stem.norm").params) == (
+        96 * 3 * 4 * 4 + 96, "LayerNorm2d", 192)
+    assert table.row("stages.0.blocks.0").kind == "ConvNeXtBlock .layer_scale"

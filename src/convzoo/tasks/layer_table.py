@@ -9,7 +9,9 @@ model takes a moment. Receptive fields come from receptive_field.py's rule,
 per node of the same trace.
 
 A row is a module that computes something: a convolution, a linear layer, a
-pooling, a norm (its own row, so a conv's parameters are the conv's). An
+pooling, a norm (its own row, so a conv's parameters are the conv's), a
+module the trace went into that holds parameters used bare (ConvNeXt's
+LayerNorm2d and layer scale: a row named after it, MACs not counted). An
 activation module that directly follows a row is folded into it
 ("BatchNorm2d +ReLU"); one anywhere else (after a residual add) has no
 parameters, no MACs and leaves the receptive field alone: it gets no row.
@@ -156,7 +158,11 @@ def layer_table(model_or_name: str | nn.Module, input_size: int | tuple[int, ...
                      for key, t in [*traced.named_parameters(), *traced.named_buffers()]}
         image = torch.empty(1, first.shape[1], *spatial, device="meta")
         with torch.no_grad():
-            shapes = torch.func.functional_call(_RunShapes(traced), stand_ins, (image,))
+            try:
+                shapes = torch.func.functional_call(_RunShapes(traced), stand_ins, (image,))
+            except RuntimeError as exc:  # a map shrunk to nothing: torch's message is pages long
+                raise ValueError(f"{name} cannot run on a {'x'.join(map(str, image.shape[1:]))} input "
+                                 f"({str(exc).splitlines()[0][:120]}): use a larger input_size") from None
     finally:
         model.train(was_training)
     modules = dict(view.named_modules())
@@ -172,11 +178,20 @@ def _rows(graph, modules, shapes, fields):
     counted: set[str] = set()  # parameter names already in a row (a module called twice counts once)
     for node in graph.nodes:
         if node.op == "get_attr":
-            # A bare parameter (a layer scale): counted in the row before it.
-            param = modules[""].get_parameter(node.target) if _is_parameter(modules[""], node.target) else None
-            if param is not None and rows and node.target not in counted:
-                counted.add(node.target)
-                rows[-1]["params"] += param.numel()
+            # A parameter used bare by a module the trace went into (ConvNeXt's
+            # LayerNorm2d, its blocks' layer scale): a row for its owner, shaped
+            # as the operation that uses it.
+            if node.target in counted or not _is_parameter(modules[""], node.target):
+                continue
+            counted.add(node.target)
+            numel = modules[""].get_parameter(node.target).numel()
+            owner, _, leaf = node.target.rpartition(".")
+            if rows and rows[-1].get("owner") == owner:
+                rows[-1]["params"] += numel
+                continue
+            kind = type(modules[owner]).__name__ + ("" if leaf in ("weight", "bias") else f" .{leaf}")
+            rows.append({"node": next(iter(node.users)), "owner": owner, "name": owner.removeprefix("model."),
+                         "kind": kind, "params": numel, "macs": 0})
             continue
         if node.op != "call_module":
             continue
@@ -197,8 +212,8 @@ def _rows(graph, modules, shapes, fields):
         out = shapes[node]
         rows.append({"node": node, "name": node.target.removeprefix("model."), "kind": _kind(module),
                      "params": params, "macs": _macs(module, out)})
-    table = [LayerRow(r["name"], r["kind"], shapes[r["node"]][1:], r["params"], r["macs"], fields.get(r["node"]))
-             for r in rows]
+    table = [LayerRow(r["name"], r["kind"], shapes.get(r["node"], (1,))[1:], r["params"], r["macs"],
+                      fields.get(r["node"])) for r in rows]
     return table, {key.removeprefix("model.") for key in counted}
 
 

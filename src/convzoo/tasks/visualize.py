@@ -132,6 +132,8 @@ def visualize(name: str, image=None, weights: str | dict | None = "DEFAULT", out
     says so). Returns the paths written, by kind."""
     # The name and the image are checked first: a bad one stops everything before a file is written.
     model_info(name)  # an unknown name: a ValueError with the closest names
+    if top < 1:
+        raise ValueError(f"top={top}: show at least one channel per stage (top >= 1)")
     picture = None if image is None else image if isinstance(image, Image.Image) else load_image(image)
     note = None
     if weights == "DEFAULT" and default_weights(name) is None:
