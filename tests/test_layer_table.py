@@ -144,3 +144,17 @@ def test_bare_parameters_get_rows_of_their_own():
     assert (table.row("stem.conv").params, table.row("stem.norm").kind, table.row("stem.norm").params) == (
         96 * 3 * 4 * 4 + 96, "LayerNorm2d", 192)
     assert table.row("stages.0.blocks.0").kind == "ConvNeXtBlock .layer_scale"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", cz.list_models())
+def test_every_model_adds_up_to_the_complexity_table(name):
+    """Every model: the rows' MACs and parameters give the packaged table's
+    figures (measured by count_macs), and every stage has a spatial field."""
+    from convzoo.registry import complexity_table
+
+    table = layer_table(name)
+    known = complexity_table()[name]
+    assert table.params == known["params"]
+    assert round(table.macs / 1e9, 6) == known["gflops"][str(cz.model_info(name).input_size)]
+    assert all(s.field is not None and s.field.size > 1 for s in table.stages)
