@@ -21,6 +21,15 @@ HAND_COMPUTED = {
 }
 
 
+def test_same_padded_convs_count():
+    """Lite's convs are layers.padding.Conv2dSame (TF "same" padding), traced as
+    one node like any conv: stem 3x3/2 -> 3, j2; a 3x3 depthwise -> 7 | 3x3/2 -> 11, j4;
+    another 3x3 -> 19 | 5x5/2 -> 35, j8; another 5x5 -> 67."""
+    fields = stage_receptive_fields(cz.get_model("efficientnet_lite0"))
+    assert [(f.size, f.stride) for f in fields[:3]] == [(7, 2), (19, 4), (67, 8)]
+    assert [f.stride for f in fields] == [2, 4, 8, 16, 32]
+
+
 @pytest.mark.parametrize("name", sorted(HAND_COMPUTED))
 def test_stage_receptive_fields_match_the_hand_computed_ones(name):
     fields = stage_receptive_fields(cz.get_model(name))

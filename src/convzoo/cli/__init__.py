@@ -1,7 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
 One module per group of commands (catalog: list/info; predict; train: train/eval;
-seg: seg-train; explain; serve;
+seg: seg-train; explain; serve; visualize;
 bench: bench/compare; select; export),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
@@ -15,7 +15,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, explain, export, predict, seg, select, serve, train
+from . import bench, catalog, explain, export, predict, seg, select, serve, train, visualize
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -34,6 +34,7 @@ EXAMPLES = {
     "export": "convzoo export efficientnet_lite0 --format onnx --dynamic-batch --out lite0.onnx",
     "explain": "convzoo explain examples/chelsea.png --model efficientnet_lite0 --out heatmaps/",
     "serve": "convzoo serve --models 'efficientnet_lite*' resnet50 --port 8000",
+    "visualize": "convzoo visualize efficientnet_lite0 --image examples/chelsea.png --out inside/",
 }
 
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_export_parser(sub)
     explain.add_explain_parser(sub)
     serve.add_serve_parser(sub)
+    visualize.add_visualize_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

@@ -14,6 +14,8 @@ def add_list_parser(sub) -> None:
 def add_info_parser(sub) -> None:
     p = sub.add_parser("info", help="a model's architecture: stages, shapes, strides, params, paper, weights")
     p.add_argument("name", nargs="?", help="model name (optional with --compare)")
+    p.add_argument("--layers", action="store_true",
+                   help="one row per layer: output shape, params, MACs, receptive field; stage summary")
     p.add_argument("--compare", action="store_true",
                    help="lecture checks: 5x5 vs two 3x3, 7x7 vs three 3x3, depthwise-separable vs standard, "
                         "bottleneck vs basic block, measured on the zoo's layers")
@@ -52,7 +54,13 @@ def _cmd_info(args) -> int:
 
     if args.name is None and not args.compare:
         raise ValueError("info needs a model name or --compare: `convzoo info resnet50` or `convzoo info --compare`")
-    if args.name is not None:
+    if args.name is None and args.layers:
+        raise ValueError("--layers needs a model name: `convzoo info resnet18 --layers`")
+    if args.name is not None and args.layers:
+        from ..tasks.layer_table import format_layer_table, layer_table
+
+        print(format_layer_table(layer_table(args.name)))
+    elif args.name is not None:
         print(describe_model(args.name))
     if args.compare:
         from ..tasks.teaching import design_comparisons, format_comparisons
