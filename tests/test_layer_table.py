@@ -107,6 +107,9 @@ def test_cli_info_layers(capsys):
     conv1 = next(line for line in out.splitlines() if line.startswith("stem.conv "))
     assert conv1.split()[1:5] == ["Conv2d", "7x7/2", "64x112x112", "9.4K"]
     assert "head.fc" in out and "stage 0  output 64x56x56" in out
+    assert main(["info", "resnet18", "--layers", "--input-size", "128"]) == 0
+    conv1 = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("stem.conv "))
+    assert conv1.split()[3] == "64x64x64"
 
 
 def test_grouped_and_dilated_kinds():

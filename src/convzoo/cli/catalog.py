@@ -16,6 +16,7 @@ def add_info_parser(sub) -> None:
     p.add_argument("name", nargs="?", help="model name (optional with --compare)")
     p.add_argument("--layers", action="store_true",
                    help="one row per layer: output shape, params, MACs, receptive field; stage summary")
+    p.add_argument("--input-size", type=int, help="the input side for --layers (default: the model's own)")
     p.add_argument("--compare", action="store_true",
                    help="lecture checks: 5x5 vs two 3x3, 7x7 vs three 3x3, depthwise-separable vs standard, "
                         "bottleneck vs basic block, measured on the zoo's layers")
@@ -59,7 +60,7 @@ def _cmd_info(args) -> int:
     if args.name is not None and args.layers:
         from ..tasks.layer_table import format_layer_table, layer_table
 
-        print(format_layer_table(layer_table(args.name)))
+        print(format_layer_table(layer_table(args.name, input_size=args.input_size)))
     elif args.name is not None:
         print(describe_model(args.name))
     if args.compare:
