@@ -13,6 +13,8 @@ from torch import nn
 
 from .layers.head import ResettableHead
 
+_POOLS_2D = (nn.MaxPool2d, nn.AvgPool2d)
+
 
 @dataclass(frozen=True)
 class StageInfo:
@@ -77,6 +79,22 @@ class ConvNet(nn.Module):
     def stem_info(self, size: int = 224) -> StageInfo:
         """The stem's output channels and stride (measured as feature_info is)."""
         return _stage_info(self._run_on_meta(self.stem, size), size, "stem")
+
+    def stem_before_pool_info(self) -> StageInfo | None:
+        """The /2 map inside a stem that ends by pooling /2 -> /4 (ResNet,
+        DenseNet: conv, bn, act, pool): what the layer before the pool outputs.
+        None for other stems. (encoder_info leaves it out, as timm does; smp's
+        decoders want it: seg/smp_adapter.py.)"""
+        stem = self.stem
+        if not isinstance(stem, nn.Sequential) or len(stem) < 2 or not isinstance(stem[-1], _POOLS_2D):
+            return None
+        stride = stem[-1].stride
+        if (stride if isinstance(stride, int) else stride[0]) != 2:
+            return None
+        info = self.stem_info()
+        if info.reduction != 4:
+            return None
+        return StageInfo(info.channels, 2, f"stem.{list(stem._modules)[-2]}")
 
     def _run_on_meta(self, module: nn.Module, size: int):
         """`module` (part of this model, or a view of it) in eval mode on a size x size image

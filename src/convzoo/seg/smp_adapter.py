@@ -70,7 +70,6 @@ __all__ = ["PREFIX", "SMP_PREFIX", "SmpFeatures", "register", "require_smp",
 
 PREFIX = "convzoo-"  # timm's name for convzoo model X is convzoo-X; smp's is tu-convzoo-X
 SMP_PREFIX = "tu-" + PREFIX
-_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 
 
 def require_smp():
@@ -172,7 +171,7 @@ def smp_maps(name: str) -> tuple[StageInfo, ...]:
     for info in model.encoder_info():  # finest first: a later map at the same stride is deeper
         deepest[info.reduction] = info
     maps = [deepest[r] for r in sorted(deepest) if r >= 2]
-    before_pool = _stem_before_pool(model)
+    before_pool = model.stem_before_pool_info()
     if before_pool is not None and maps[0].reduction == 4:
         maps.insert(0, before_pool)
     strides = [m.reduction for m in maps]
@@ -190,21 +189,6 @@ def smp_maps(name: str) -> tuple[StageInfo, ...]:
                          f"{[size // s for s in strides]} (unpadded convs): smp's decoders need exact sizes; "
                          f"use convzoo.get_model({name!r}, features_only=True) with a decoder that resizes")
     return tuple(maps)
-
-
-def _stem_before_pool(model: ConvNet) -> StageInfo | None:
-    """The /2 map inside a stem that ends by pooling /2 -> /4 (ResNet: conv, bn,
-    act, pool): what the layer before the pool outputs."""
-    stem = model.stem
-    if not isinstance(stem, nn.Sequential) or len(stem) < 2 or not isinstance(stem[-1], _POOLS):
-        return None
-    stride = stem[-1].stride
-    if (stride if isinstance(stride, int) else stride[0]) != 2:
-        return None
-    info = model.stem_info()
-    if info.reduction != 4:
-        return None
-    return StageInfo(info.channels, 2, f"stem.{list(stem._modules)[-2]}")
 
 
 class _FeatureInfo(list):
@@ -253,7 +237,7 @@ class SmpFeatures(FeatureEncoder):
         self.picks = ([0] if self.tap_stem else []) + ([first_index_at + i for i in self.out_indices] if rest else [])
         # Read off the built model: its strides (output_stride applied), its widths (its kwargs applied).
         infos = list(self.feature_info) if rest else []
-        self.feature_info = _FeatureInfo(([_stem_before_pool(model)] if self.tap_stem else []) + infos)
+        self.feature_info = _FeatureInfo(([model.stem_before_pool_info()] if self.tap_stem else []) + infos)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         if self.own_stages:
