@@ -78,6 +78,12 @@ def test_corrupt_and_truncated_images_are_400(client):
     answer = upload(client, photo[: len(photo) // 2], name="half.png")
     assert answer.status_code == 400 and "half.png" in answer.json()["detail"]
     assert upload(client, b"", name="empty.png").status_code == 400
+    # A decompression bomb: a few KB of PNG that would decode to 169 megapixels.
+    bomb = io.BytesIO()
+    Image.new("1", (13000, 13000)).save(bomb, format="PNG")
+    assert len(bomb.getvalue()) < 2**20
+    answer = upload(client, bomb.getvalue(), name="bomb.png")
+    assert answer.status_code == 400 and "bomb.png" in answer.json()["detail"], answer.text
 
 
 def test_oversize_upload_is_413_declared_or_streamed(client):
