@@ -84,6 +84,9 @@ def test_corrupt_and_truncated_images_are_400(client):
     assert len(bomb.getvalue()) < 2**20
     answer = upload(client, bomb.getvalue(), name="bomb.png")
     assert answer.status_code == 400 and "bomb.png" in answer.json()["detail"], answer.text
+    strict = TestClient(create_app(ModelPool.matching(MODELS[:1]), max_pixels=100_000))  # --max-pixels
+    answer = upload(strict, photo, name="chelsea.png")  # 451 x 300 = 135,300 pixels
+    assert answer.status_code == 400 and "135,300 pixels" in answer.json()["detail"], answer.text
 
 
 def test_oversize_upload_is_413_declared_or_streamed(client):

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 
 def add_serve_parser(sub) -> None:
+    from ..data.images import DEFAULT_MAX_PIXELS
+    from .predict import non_negative_int
+
     p = sub.add_parser("serve", help="a local web page and REST API: upload images, compare models (needs [serve])",
                        description="Serves / (the page), POST /v1/predict, GET /v1/models, GET /v1/chart and "
                                    "GET /healthz. Models are built on their first request and kept.")
@@ -12,6 +15,8 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--bench", help="`convzoo bench --out` results (.csv/.json): the chart's latencies")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="the largest upload accepted")
+    p.add_argument("--max-pixels", type=non_negative_int, default=DEFAULT_MAX_PIXELS,
+                   help="the largest image accepted, in decoded pixels (0: no limit): decompression bombs")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
     p.set_defaults(run=_cmd_serve)
 
@@ -29,7 +34,7 @@ def _cmd_serve(args) -> int:
         raise ValueError("convzoo serve needs uvicorn: pip install 'convzoo[serve]'") from None
     pool = ModelPool.matching(args.models, device=args.device)
     bench = read_bench_results(args.bench) if args.bench else None
-    app = create_app(pool, bench=bench, max_upload_mb=args.max_upload_mb)
+    app = create_app(pool, bench=bench, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels)
     print(f"convzoo serve: {len(pool.names)} model(s) ({', '.join(pool.names[:6])}"
           f"{', ...' if len(pool.names) > 6 else ''}) on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -13,7 +13,7 @@ whose weights cannot be had here is 503: the server's state, not the client's.
 from pathlib import Path
 from typing import Annotated
 
-from ..data.images import ImageError, load_image_bytes
+from ..data.images import DEFAULT_MAX_PIXELS, ImageError, load_image_bytes
 from ..version import __version__
 from . import require_fastapi
 from .chart import chart_points
@@ -26,8 +26,9 @@ MAX_TOPK = 20
 
 
 def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
-               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB):
-    """The app serving `pool`'s models; `bench`: `convzoo bench` rows by name (chart.read_bench_results)."""
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+    """The app serving `pool`'s models; `bench`: `convzoo bench` rows by name (chart.read_bench_results);
+    uploads over `max_upload_mb`, or images over `max_pixels` once decoded (0: no limit), are refused."""
     fastapi = require_fastapi()
     from fastapi import File, Form, HTTPException, UploadFile
     from fastapi.responses import FileResponse
@@ -68,7 +69,7 @@ def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
             raise HTTPException(404, str(exc)) from None
         source = file.filename or "upload"
         try:
-            picture = load_image_bytes(file.file.read(), source)
+            picture = load_image_bytes(file.file.read(), source, max_pixels)
         except ImageError as exc:
             raise HTTPException(400, f"not a usable image: {exc}") from None
         try:
