@@ -246,6 +246,15 @@ def test_folder_errors_name_the_problem(tmp_path):
         SegmentationFolder(find_pairs(root), 16)[1]
 
 
+def test_a_class_beyond_num_classes_is_named_before_training(tmp_path):
+    root = _write_folder(tmp_path / "d", n=4, size=16)  # classes 0, 1, 2
+    cfg = cz.SegTrainConfig(data=str(root), encoder="mobilenet_v3_small", encoder_weights=None, num_classes=2,
+                            epochs=1, image_size=16, out=str(tmp_path / "run"), progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"masks.0\d\.png has class 2, but num_classes is 2 .*num_classes=3"):
+        cz.train_segmentation(cfg)
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
 def test_split_is_seeded_and_disjoint(tmp_path):
     pairs = find_pairs(_write_folder(tmp_path / "d", n=10, size=8))
     train, val = split_pairs(pairs, 0.3, seed=1)

@@ -56,15 +56,21 @@ def read_mask(path: Path) -> np.ndarray:
         return np.asarray(im).astype(np.int64)
 
 
-def count_classes(pairs: Sequence[tuple[Path, Path]]) -> int:
-    """1 + the largest class index in the masks (don't-care pixels aside)."""
-    largest = 0
+def largest_class(pairs: Sequence[tuple[Path, Path]]) -> tuple[int, Path | None]:
+    """The largest class index in the masks (don't-care pixels aside), and the
+    first mask holding it (None when every mask is all class 0 or don't-care)."""
+    largest, where = 0, None
     for _, mask_path in pairs:
         mask = read_mask(mask_path)
         mask = mask[mask != IGNORE_INDEX]
-        if mask.size:
-            largest = max(largest, int(mask.max()))
-    return largest + 1
+        if mask.size and int(mask.max()) > largest:
+            largest, where = int(mask.max()), mask_path
+    return largest, where
+
+
+def count_classes(pairs: Sequence[tuple[Path, Path]]) -> int:
+    """1 + the largest class index in the masks (don't-care pixels aside)."""
+    return largest_class(pairs)[0] + 1
 
 
 class SegmentationFolder(Dataset):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..seg.data import IGNORE_INDEX, SegmentationFolder, count_classes, find_pairs, split_pairs
+from ..seg.data import IGNORE_INDEX, SegmentationFolder, find_pairs, largest_class, split_pairs
 from ..seg.metrics import ConfusionMatrix
 from ..seg.model import SegmentationModel, get_seg_model
 from ..utils.atomic import write_text_atomic
@@ -108,7 +108,13 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
         train_pairs, val_pairs = pairs, find_pairs(cfg.val_data)
     else:
         train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, cfg.seed)
-    num_classes = cfg.num_classes or count_classes(train_pairs + val_pairs)
+    largest, where = largest_class(train_pairs + val_pairs)
+    if cfg.num_classes is not None and largest >= cfg.num_classes:
+        # Caught here, not as the loss's device-side assert halfway through an epoch.
+        raise ValueError(f"{where} has class {largest}, but num_classes is {cfg.num_classes} (classes 0.."
+                         f"{cfg.num_classes - 1}): pass num_classes={largest + 1} or more, or mark that region "
+                         f"255 (don't care)")
+    num_classes = cfg.num_classes or largest + 1
     if num_classes < 2:
         raise ValueError(f"{cfg.data}: every mask pixel is class 0; a segmentation needs at least two classes "
                          f"(pass num_classes if some are absent from these masks)")
