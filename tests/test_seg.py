@@ -300,5 +300,14 @@ def test_seg_train_command_line(tmp_path, capsys):
                  "--no-progress", "--device", "cpu", "--decoder", "fpn"])
     assert code == 0 and (out / "best.safetensors").is_file()
     assert '"num_classes": 2' in capsys.readouterr().out
+    # Architecture options go into the sidecar, and the checkpoint rebuilds the same model from it.
+    out = tmp_path / "run2"
+    assert main(["seg-train", str(root), "--encoder", "resnet18", "--encoder-weights", "none", "--epochs", "1",
+                 "--batch-size", "3", "--image-size", "16", "--val-fraction", "0.34", "--out", str(out),
+                 "--no-progress", "--device", "cpu", "--decoder", "fpn", "--decoder-channels", "32",
+                 "--out-indices", "1,2,3", "--output-stride", "16"]) == 0
+    model, meta = cz.load_seg_checkpoint(out / "best.safetensors")
+    assert meta["model_options"] == {"out_indices": [1, 2, 3], "decoder_channels": 32, "output_stride": 16}
+    assert model.encoder.reductions == [8, 16, 16] and model.decoder.out_channels == 16  # stages 1-3, dilated last
     assert main(["seg-train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
     assert "images/ and masks/" in capsys.readouterr().err

@@ -17,6 +17,12 @@ def add_seg_train_parser(sub) -> None:
     p.add_argument("--encoder-weights", default=d.encoder_weights,
                    help="DEFAULT | a weights tag | a checkpoint path | none (random encoder)")
     p.add_argument("--num-classes", type=int, default=None, help="default: 1 + the largest class index in the masks")
+    p.add_argument("--out-indices", type=_int_list, default=None,
+                   help="the encoder maps the decoder gets, e.g. 1,2,3,4 (default: all for unet, /4 and coarser for fpn)")
+    p.add_argument("--decoder-channels", type=_int_list, default=None,
+                   help="unet: one width per block, coarsest first (e.g. 256,128,64,32); fpn: one width (e.g. 128)")
+    p.add_argument("--output-stride", type=int, choices=[8, 16, 32], default=d.output_stride,
+                   help="8 or 16 dilate the encoder's last stages (families with output_stride)")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -33,6 +39,15 @@ def add_seg_train_parser(sub) -> None:
     p.set_defaults(run=_cmd_seg_train)
 
 
+def _int_list(text: str) -> list[int]:
+    import argparse
+
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give whole numbers separated by commas, e.g. 1,2,3") from None
+
+
 def _cmd_seg_train(args) -> int:
     import json
 
@@ -42,6 +57,8 @@ def _cmd_seg_train(args) -> int:
     cfg = SegTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     if str(cfg.encoder_weights).lower() == "none":
         cfg.encoder_weights = None
+    if cfg.decoder == "fpn" and cfg.decoder_channels is not None and len(cfg.decoder_channels) == 1:
+        cfg.decoder_channels = cfg.decoder_channels[0]  # FPN's width is one int
     result = train_segmentation(cfg)
     print(json.dumps({k: v for k, v in result.items() if k != "history"}))
     return 0

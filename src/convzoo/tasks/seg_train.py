@@ -39,6 +39,9 @@ class SegTrainConfig:
     decoder: str = "unet"  # unet | fpn
     encoder_weights: str | None = "DEFAULT"  # DEFAULT | tag | checkpoint path | None (random)
     num_classes: int | None = None  # default: 1 + the largest index in the masks
+    out_indices: list[int] | None = None  # the encoder maps the decoder gets (default: get_seg_model's)
+    decoder_channels: list[int] | int | None = None  # UNet: one width per block, coarsest first; FPN: one int
+    output_stride: int = 32  # 8 or 16: dilated last stages (families with output_stride)
     val_data: str | None = None  # a second folder; else val_fraction of data
     val_fraction: float = 0.2
     out: str = "runs/seg"
@@ -120,7 +123,8 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
                          f"(pass num_classes if some are absent from these masks)")
 
     _seed_everything(cfg.seed)
-    model = get_seg_model(cfg.encoder, num_classes, decoder=cfg.decoder, encoder_weights=cfg.encoder_weights)
+    model = get_seg_model(cfg.encoder, num_classes, decoder=cfg.decoder, encoder_weights=cfg.encoder_weights,
+                          **_model_options(cfg))
     pre = model.preprocessing
     train_set = SegmentationFolder(train_pairs, cfg.image_size, train=True, mean=pre.mean, std=pre.std,
                                    hflip=cfg.hflip)
@@ -146,7 +150,7 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
     for name in SEG_RUN_FILES:  # an overwritten run's files go first: none is mistaken for this run's
         (out / name).unlink(missing_ok=True)
     meta = {"task": "segmentation", "encoder": cfg.encoder, "decoder": cfg.decoder, "num_classes": num_classes,
-            "image_size": cfg.image_size, "preprocessing": asdict(pre), "config": asdict(cfg)}
+            "model_options": _model_options(cfg), "image_size": cfg.image_size, "preprocessing": asdict(pre), "config": asdict(cfg)}
 
     history, best_miou, best_epoch, best_iou, checkpoint = [], -math.inf, 0, [], None
     for epoch in range(1, cfg.epochs + 1):
@@ -190,6 +194,16 @@ def train_segmentation(cfg: SegTrainConfig) -> dict:
     return result
 
 
+def _model_options(cfg: SegTrainConfig) -> dict:
+    """The architecture options that differ from get_seg_model's defaults: what
+    the checkpoint's sidecar must hold to build the same model again."""
+    options = {"out_indices": cfg.out_indices, "decoder_channels": cfg.decoder_channels}
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items() if v is not None}
+    if cfg.output_stride != 32:
+        options["output_stride"] = cfg.output_stride
+    return options
+
+
 def load_seg_checkpoint(checkpoint: str | Path) -> tuple[SegmentationModel, dict]:
     """The model of a `train_segmentation` checkpoint (best.safetensors) and its
     sidecar; the model is in eval mode, its `preprocessing` set."""
@@ -201,7 +215,8 @@ def load_seg_checkpoint(checkpoint: str | Path) -> tuple[SegmentationModel, dict
     if meta.get("task") != "segmentation":
         raise ValueError(f"{checkpoint}: not a segmentation checkpoint (its sidecar has no task: segmentation); "
                          f"load classifiers with convzoo.tasks.checkpoint.load_checkpoint")
-    model = get_seg_model(meta["encoder"], meta["num_classes"], decoder=meta["decoder"], encoder_weights=None)
+    model = get_seg_model(meta["encoder"], meta["num_classes"], decoder=meta["decoder"], encoder_weights=None,
+                          **meta.get("model_options", {}))
     model.load_state_dict(load_file(str(checkpoint)))
     model.preprocessing = Preprocessing.from_dict(meta["preprocessing"])
     return model.eval(), meta
