@@ -117,14 +117,15 @@ class ShuffleNetV2(ConvNet):
         init_he_fan_out(self)
 
 
-_VARIANTS = {
+# Public: the Keras twin (keras/shufflenet.py) is built from the same table.
+VARIANTS = {
     "shufflenet_v2_x0_5": ShuffleNetV2Config((48, 96, 192)),
     "shufflenet_v2_x1_0": ShuffleNetV2Config((116, 232, 464)),
     "shufflenet_v2_x1_5": ShuffleNetV2Config((176, 352, 704)),
     "shufflenet_v2_x2_0": ShuffleNetV2Config((244, 488, 976), head_channels=2048),
 }
 
-for _name, _cfg in _VARIANTS.items():
+for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(ShuffleNetV2, _cfg), family="shufflenet", paper=SHUFFLENET_V2)
     register_torchvision_weights(_name)
 
