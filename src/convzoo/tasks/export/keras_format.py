@@ -2,8 +2,9 @@
 copied over, saved by `keras.Model.save`. Its input is channels-last (NHWC),
 as Keras models take it; TensorFlow users `.fit()` it, save it again, or
 convert it to TFLite with TensorFlow's converter. Read back by
-`keras.saving.load_model` (after `import convzoo.keras`, which registers the
-one custom layer: the -inf padding before max pools)."""
+`keras.saving.load_model` (after `import convzoo.keras`, which registers its
+custom layers: the -inf padding before max pools, ShuffleNet's channel split
+and shuffle, and the others its twins use)."""
 from pathlib import Path
 
 import numpy as np
