@@ -9,7 +9,8 @@ Keras layer holding weights is named after the PyTorch module it mirrors
 - BatchNormalization: weight, bias, running mean, running variance.
 - LayerNormalization: weight, bias.
 - other layers with weights (layer scales...): declared by the family with
-  `register_layout`.
+  `register_layout`. A layer may also be named after a bare nn.Parameter
+  (`stages-0-blocks-0-layer_scale1`): its layout then receives that tensor.
 """
 import numpy as np
 import torch
@@ -78,7 +79,10 @@ def transfer_weights(torch_model: nn.Module, keras_model, skip: tuple[str, ...] 
         try:
             module = torch_model.get_submodule(path)
         except AttributeError:
-            raise ValueError(f"Keras layer {layer.name!r} has no PyTorch twin module {path!r}") from None
+            try:  # a bare nn.Parameter of its module (VAN's layer_scale1): its layout gets the tensor
+                module = torch_model.get_parameter(path)
+            except AttributeError:
+                raise ValueError(f"Keras layer {layer.name!r} has no PyTorch twin module {path!r}") from None
         layout = next((fn for cls, fn in _LAYOUTS.items() if type(layer) is cls), None) or next(
             (fn for cls, fn in _LAYOUTS.items() if isinstance(layer, cls)), None)
         if layout is None:

@@ -39,6 +39,9 @@ from ..weights import register_converter, rename_keys
 
 VAN = Paper("Visual Attention Network", 2022, "https://arxiv.org/abs/2202.09741")
 
+# The stage-end LayerNorms' epsilon (the reference code's), read by the Keras twin too.
+LN_EPS = 1e-6
+
 
 class LargeKernelAttention(nn.Module):
     """5x5 depth-wise -> 7x7 depth-wise dilated 3 (a 21x21 receptive field) ->
@@ -131,7 +134,7 @@ class VANet(ConvNet):
             stages.append(Stage(
                 [VANBlock(width, mlp_ratio, rate, layer_scale_init) for rate in rates[i]],
                 downsample=patch_embed(in_channels, width, 3, 2) if i > 0 else None,
-                norm=LayerNorm2d(width, eps=1e-6),
+                norm=LayerNorm2d(width, eps=LN_EPS),
             ))
             in_channels = width
         head = ClassifierHead(in_channels, num_classes, drop_rate)
@@ -152,14 +155,14 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-_VARIANTS = {
+VARIANTS = {
     "van_b0": VANConfig((32, 64, 160, 256), (3, 3, 5, 2)),
     "van_b1": VANConfig((64, 128, 320, 512), (2, 2, 4, 2)),
     "van_b2": VANConfig((64, 128, 320, 512), (3, 3, 12, 3)),
     "van_b3": VANConfig((64, 128, 320, 512), (3, 5, 27, 3)),
 }
 
-for _name, _cfg in _VARIANTS.items():
+for _name, _cfg in VARIANTS.items():
     register_model(_name, partial(VANet, _cfg), family="van", paper=VAN)
 
 
