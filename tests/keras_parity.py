@@ -67,3 +67,20 @@ def assert_stages_match(name: str, size: int = 64, seed: int = 0) -> None:
     for i, (g, e) in enumerate(zip(got, expected)):
         assert g.shape == e.shape, f"{name} stage {i}: {g.shape} vs {e.shape}"
         assert np.abs(g - e).max() <= 1e-4 * np.abs(e).max(), f"{name} stage {i}"
+
+
+def assert_keras_round_trip(name: str, tmp_path, size: int = 32) -> None:
+    """The twin of `name` (randomised weights) saved as .keras and loaded back
+    computes the same: its custom layers (LayerScale, ChannelShuffle, ...) are
+    registered for deserialisation and keep their configuration."""
+    import keras
+
+    import convzoo.keras as czk
+
+    model = czk.from_torch(randomize_(cz.get_model(name)).eval(), input_shape=(size, size, 3))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).standard_normal((1, size, size, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)),
+                               rtol=0, atol=1e-6)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import convzoo as cz
-from keras_parity import assert_keras_parity, assert_stages_match, keras_output
+from keras_parity import assert_keras_parity, assert_keras_round_trip, assert_stages_match, keras_output
 from parity import randomize_
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "shufflenet"]
@@ -45,13 +45,4 @@ def test_from_a_finetuned_model_any_input_size():
 
 def test_saves_and_loads(tmp_path):
     """The custom ChannelSplit / ChannelShuffle layers survive a .keras round trip."""
-    import convzoo.keras as czk
-
-    keras = pytest.importorskip("keras")
-    model = czk.from_torch(randomize_(cz.get_model("shufflenet_v2_x0_5")).eval(), input_shape=(32, 32, 3))
-    path = tmp_path / "shufflenet.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)),
-                               rtol=0, atol=1e-6)
+    assert_keras_round_trip("shufflenet_v2_x0_5", tmp_path)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import convzoo as cz
-from keras_parity import assert_keras_parity, assert_stages_match, keras_output
+from keras_parity import assert_keras_parity, assert_keras_round_trip, assert_stages_match, keras_output
 from parity import randomize_
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "van"]
@@ -51,13 +51,4 @@ def test_a_fine_tuned_model_carries_over():
 
 def test_saves_and_loads(tmp_path):
     """The custom ParameterScale layer survives a .keras round trip."""
-    import convzoo.keras as czk
-
-    keras = pytest.importorskip("keras")
-    model = czk.from_torch(randomize_(cz.get_model("van_b0")).eval(), input_shape=(32, 32, 3))
-    path = tmp_path / "van_b0.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)),
-                               rtol=0, atol=1e-6)
+    assert_keras_round_trip("van_b0", tmp_path)
