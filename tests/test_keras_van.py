@@ -50,5 +50,5 @@ def test_a_fine_tuned_model_carries_over():
 
 
 def test_saves_and_loads(tmp_path):
-    """The custom ParameterScale layer survives a .keras round trip."""
+    """The custom LayerScale layers survive a .keras round trip."""
     assert_keras_round_trip("van_b0", tmp_path)

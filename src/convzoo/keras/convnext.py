@@ -17,7 +17,8 @@ from .layers import conv2d, keras
 @keras.saving.register_keras_serializable(package="convzoo")
 class LayerScale(keras.layers.Layer):
     """A learnt per-channel gain on the last axis (ConvNeXt's `layer_scale`,
-    a bare nn.Parameter of the block, shape (C,))."""
+    VAN's `layer_scale1/2`: a bare nn.Parameter of the block, shape (C,)).
+    The layer is named after that parameter; transfer.py hands it the tensor."""
 
     def __init__(self, init_value: float = 1e-6, **kwargs):
         super().__init__(**kwargs)
@@ -38,10 +39,8 @@ class LayerScale(keras.layers.Layer):
 
 
 @transfer.register_layout(LayerScale)
-def _layer_scale(module, layer) -> list:
-    # The gain is a parameter, not a module, so transfer.py can only look up a
-    # module: the LayerScale layer is named after the block that owns it.
-    return [module.layer_scale.detach().cpu().float().numpy().reshape(-1)]
+def _layer_scale(parameter, layer) -> list:
+    return [parameter.detach().cpu().float().numpy().reshape(-1)]
 
 
 def layer_norm(x, name: str):
@@ -59,7 +58,7 @@ def block(x, name: str, mlp_ratio: int = 4):
     # the tanh approximation would differ by ~1e-3 and miss the tolerance.
     y = keras.layers.Activation("gelu", name=f"{name}-mlp-act")(y)
     y = keras.layers.Dense(dim, name=f"{name}-mlp-fc2")(y)
-    y = LayerScale(name=name)(y)
+    y = LayerScale(name=f"{name}-layer_scale")(y)
     return keras.layers.Add(name=f"{name}-add")([x, y])
 
 

@@ -79,7 +79,7 @@ def transfer_weights(torch_model: nn.Module, keras_model, skip: tuple[str, ...] 
         try:
             module = torch_model.get_submodule(path)
         except AttributeError:
-            try:  # a bare nn.Parameter of its module (VAN's layer_scale1): its layout gets the tensor
+            try:  # a bare nn.Parameter (ConvNeXt and VAN layer scales): its layout gets the tensor
                 module = torch_model.get_parameter(path)
             except AttributeError:
                 raise ValueError(f"Keras layer {layer.name!r} has no PyTorch twin module {path!r}") from None

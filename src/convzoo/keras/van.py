@@ -5,28 +5,15 @@ Everything in a VAN block is a convolution, a BatchNorm or an element-wise op,
 so the twin is plain Keras layers; two details need care:
 
 - the layer scales are bare nn.Parameters of the block (`layer_scale1`,
-  `layer_scale2`), so their Keras layers are named after those parameters
-  and transfer.py hands the tensor itself to `_parameter_scale`;
+  `layer_scale2`): ConvNeXt's LayerScale layers named after those parameters;
 - GELU is nn.GELU's exact erf form: Keras 3's "gelu" (approximate=False).
 """
 from functools import partial
 
 from ..models import van as torch_van
-from . import transfer
 from .applications import classifier_head, register_twin
 from .convnext import LayerScale
 from .layers import activation, batch_norm, conv2d, keras
-
-
-@keras.saving.register_keras_serializable(package="convzoo")
-class ParameterScale(LayerScale):
-    """A per-channel gain whose PyTorch twin is a bare (C,) parameter, not a
-    module: the layer is named after the parameter itself."""
-
-
-@transfer.register_layout(ParameterScale)
-def _parameter_scale(parameter, layer) -> list:
-    return [parameter.detach().cpu().float().numpy().reshape(-1)]
 
 
 def patch_embed(x, filters: int, kernel_size: int, stride: int, name: str):
@@ -62,11 +49,11 @@ def block(x, mlp_ratio: int, name: str, layer_scale_init: float):
     """VANBlock: x + scale1 * attention(BN(x)), then x + scale2 * MLP(BN(x))."""
     y = batch_norm(x, f"{name}-norm1")
     y = spatial_attention(y, f"{name}-attn")
-    y = ParameterScale(layer_scale_init, name=f"{name}-layer_scale1")(y)
+    y = LayerScale(layer_scale_init, name=f"{name}-layer_scale1")(y)
     x = keras.layers.Add(name=f"{name}-add1")([x, y])
     y = batch_norm(x, f"{name}-norm2")
     y = conv_mlp(y, x.shape[-1] * mlp_ratio, f"{name}-mlp")
-    y = ParameterScale(layer_scale_init, name=f"{name}-layer_scale2")(y)
+    y = LayerScale(layer_scale_init, name=f"{name}-layer_scale2")(y)
     return keras.layers.Add(name=f"{name}-add2")([x, y])
 
 
