@@ -25,6 +25,27 @@ class StageInfo:
     module: str
 
 
+def run_on_meta(model: nn.Module, module: nn.Module, size: int | Sequence[int]):
+    """`module` (part of `model`, or a view of it) in eval mode on one image on
+    the meta device: shapes only, no memory, no arithmetic. `size`: a side (a
+    size x size image, a length-`size` signal or a size^3 volume, as the model's
+    first conv says) or the spatial sizes themselves. The model's own tensors
+    stay where they are: the pass runs on meta stand-ins of `module`'s
+    parameters and buffers (torch.func.functional_call)."""
+    stand_ins = {name: torch.empty_like(t, device="meta")
+                 for name, t in [*module.named_parameters(), *module.named_buffers()]}
+    first = model.get_parameter(model.first_conv)  # (out, in, *kernel): its kernel says 1D, 2D or 3D
+    spatial = (size,) * (first.dim() - 2) if isinstance(size, int) else tuple(size)
+    image = torch.empty(1, first.shape[1], *spatial, device="meta")
+    was_training = model.training  # the model's mode (a fresh view's own flag says nothing)
+    model.eval()
+    try:
+        with torch.no_grad():
+            return torch.func.functional_call(module, stand_ins, (image,))
+    finally:
+        model.train(was_training)
+
+
 class ConvNet(nn.Module):
     """Base class of every model: `stem`, `stages` (a ModuleList) and `head`.
 
@@ -73,12 +94,12 @@ class ConvNet(nn.Module):
         return self.__dict__["_feature_info"]
 
     def _measure_stages(self, size: int = 224) -> list[StageInfo]:
-        outputs = self._run_on_meta(_StagesView(self), size)
+        outputs = run_on_meta(self, _StagesView(self), size)
         return [_stage_info(out, size, f"stages.{i}") for i, out in enumerate(outputs)]
 
     def stem_info(self, size: int = 224) -> StageInfo:
         """The stem's output channels and stride (measured as feature_info is)."""
-        return _stage_info(self._run_on_meta(self.stem, size), size, "stem")
+        return _stage_info(run_on_meta(self, self.stem, size), size, "stem")
 
     def stem_before_pool_info(self) -> StageInfo | None:
         """The /2 map inside a stem that ends by pooling /2 -> /4 (ResNet,
@@ -95,24 +116,6 @@ class ConvNet(nn.Module):
         if info.reduction != 4:
             return None
         return StageInfo(info.channels, 2, f"stem.{list(stem._modules)[-2]}")
-
-    def _run_on_meta(self, module: nn.Module, size: int):
-        """`module` (part of this model, or a view of it) in eval mode on a size x size image
-        (a length-`size` signal or a size^3 volume for 1D and 3D models),
-        on the meta device: shapes only, no memory, no arithmetic. The model's
-        own tensors stay where they are: the pass runs on meta stand-ins of
-        `module`'s parameters and buffers (torch.func.functional_call)."""
-        stand_ins = {name: torch.empty_like(t, device="meta")
-                     for name, t in [*module.named_parameters(), *module.named_buffers()]}
-        first = self.get_parameter(self.first_conv)  # (out, in, *kernel): its kernel says 1D, 2D or 3D
-        image = torch.empty(1, first.shape[1], *[size] * (first.dim() - 2), device="meta")
-        was_training = self.training  # the model's mode (a fresh view's own flag says nothing)
-        self.eval()
-        try:
-            with torch.no_grad():
-                return torch.func.functional_call(module, stand_ins, (image,))
-        finally:
-            self.train(was_training)
 
     def encoder_info(self) -> list[StageInfo]:
         """The maps an encoder can return: the stem's output where its stride is

@@ -26,13 +26,10 @@ import torch
 from torch import fx, nn
 
 from ..factory import get_model, model_info
-from .receptive_field import ReceptiveField, node_receptive_fields, trace
+from ..net import run_on_meta
+from .receptive_field import ADAPTIVE_POOLS, CONVS, POOLS, ReceptiveField, node_receptive_fields, trace
 from .summary import format_count
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
-_ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-             nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
 _NOTHING = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Flatten)
 
 
@@ -154,17 +151,13 @@ def layer_table(model_or_name: str | nn.Module, input_size: int | tuple[int, ...
     try:
         view = _Inference(model)
         traced = trace(view)
-        stand_ins = {f"traced.{key}": torch.empty_like(t, device="meta")
-                     for key, t in [*traced.named_parameters(), *traced.named_buffers()]}
-        image = torch.empty(1, first.shape[1], *spatial, device="meta")
-        with torch.no_grad():
-            try:
-                shapes = torch.func.functional_call(_RunShapes(traced), stand_ins, (image,))
-            except RuntimeError as exc:  # a map shrunk to nothing: torch's message is pages long
-                raise ValueError(f"{name} cannot run on a {'x'.join(map(str, image.shape[1:]))} input "
-                                 f"({str(exc).splitlines()[0][:120]}): use a larger input_size") from None
     finally:
         model.train(was_training)
+    try:
+        shapes = run_on_meta(model, _RunShapes(traced), spatial)
+    except RuntimeError as exc:  # a map shrunk to nothing: torch's message is pages long
+        raise ValueError(f"{name} cannot run on a {'x'.join(map(str, (first.shape[1], *spatial)))} input "
+                         f"({str(exc).splitlines()[0][:120]}): use a larger input_size") from None
     modules = dict(view.named_modules())
     fields = node_receptive_fields(traced.graph, modules)
     rows, counted = _rows(traced.graph, modules, shapes, fields)
@@ -228,7 +221,7 @@ def _is_parameter(root: nn.Module, target: str) -> bool:
 def _kind(module: nn.Module) -> str:
     """"Conv2d 3x3/2 dw", "MaxPool2d 3x3/2", "Linear 1280->1000"."""
     kind = type(module).__name__
-    if isinstance(module, (*_CONVS, *_POOLS)):
+    if isinstance(module, (*CONVS, *POOLS)):
         kernel = _tuple(module.kernel_size, module)
         stride = _tuple(module.stride, module)[0]
         kind = f"{kind} {'x'.join(map(str, kernel))}/{stride}"
@@ -238,7 +231,7 @@ def _kind(module: nn.Module) -> str:
         groups = getattr(module, "groups", 1)
         if groups > 1:
             kind += " dw" if groups == module.in_channels else f" g{groups}"
-    elif isinstance(module, _ADAPTIVE):
+    elif isinstance(module, ADAPTIVE_POOLS):
         kind += f" ->{module.output_size}"
     elif isinstance(module, nn.Linear):
         kind += f" {module.in_features}->{module.out_features}"
@@ -257,7 +250,7 @@ def _macs(module: nn.Module, out: tuple[int, ...]) -> int:
     values = 1
     for s in out:
         values *= s
-    if isinstance(module, _CONVS):
+    if isinstance(module, CONVS):
         kernel = 1
         for k in _tuple(module.kernel_size, module):
             kernel *= k

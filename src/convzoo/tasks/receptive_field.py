@@ -19,8 +19,11 @@ from torch import fx, nn
 
 # What changes the receptive field: convs and pools. Everything else (norms,
 # activations, adds, concats, squeeze-excite's gating) keeps the widest input's.
-_WINDOWED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
-             nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+ADAPTIVE_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+                  nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_WINDOWED = CONVS + POOLS
 _POOL_FUNCTIONS = (F.max_pool1d, F.max_pool2d, F.max_pool3d, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
 
 
@@ -102,10 +105,6 @@ def node_receptive_fields(graph: fx.Graph, modules: dict[str, nn.Module]) -> dic
     return fields
 
 
-_ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-             nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-
-
 def _is_global(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     """A pooling to one value per channel (or a flatten, which a classifier
     follows): from here on every value depends on every input pixel.
@@ -113,7 +112,7 @@ def _is_global(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
     size they change nothing.)"""
     if node.op == "call_module":
         module = modules.get(node.target)
-        if isinstance(module, _ADAPTIVE):
+        if isinstance(module, ADAPTIVE_POOLS):
             size = module.output_size
             return all(s == 1 for s in (size if isinstance(size, (tuple, list)) else (size,)))
         return isinstance(module, nn.Flatten)
