@@ -22,7 +22,7 @@ def add_serve_parser(sub) -> None:
 
 
 def _cmd_serve(args) -> int:
-    from ..serve import require_fastapi
+    from ..serve import SERVE_MISSING, require_fastapi
     from ..serve.app import create_app
     from ..serve.chart import read_bench_results
     from ..serve.pool import ModelPool
@@ -31,7 +31,7 @@ def _cmd_serve(args) -> int:
     try:
         import uvicorn
     except ImportError:
-        raise ValueError("convzoo serve needs uvicorn: pip install 'convzoo[serve]'") from None
+        raise ValueError(SERVE_MISSING) from None
     pool = ModelPool.matching(args.models, device=args.device)
     bench = read_bench_results(args.bench) if args.bench else None
     app = create_app(pool, bench=bench, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels)

@@ -34,24 +34,32 @@ def _number(value) -> float | None:
         return None
 
 
+def _bench_point(name: str, row: dict | None, served: bool) -> dict | None:
+    """The point `convzoo bench` results give `name`, or None where they time it not."""
+    latency = _number(row.get("latency_ms")) if row else None
+    if latency is None:
+        return None
+    return {"name": name, "acc1": _number(row.get("acc1")), "latency_ms": latency,
+            "source": f"convzoo bench, batch {row.get('latency_batch') or 1}", "served": served}
+
+
 def chart_points(models: list[dict], bench: dict[str, dict]) -> list[dict]:
     """`models`: ModelPool.describe() rows. A point needs an accuracy and a latency;
     a model with a latency from neither source is listed with latency None.
     Benchmarked models that are not served are points too (`served` False), for comparison."""
     points = []
     for model in models:
-        row = bench.get(model["name"])
-        bench_ms = _number(row.get("latency_ms")) if row else None
-        if bench_ms is not None:
-            latency, source = bench_ms, f"convzoo bench, batch {row.get('latency_batch') or 1}"
-        else:
-            latency, source = model["served_ms"], "served here, one image"
-        acc1 = _number(row.get("acc1")) if row and _number(row.get("acc1")) is not None else model["acc1"]
-        points.append({"name": model["name"], "acc1": acc1, "latency_ms": latency,
-                       "source": source if latency is not None else None, "served": True})
+        point = _bench_point(model["name"], bench.get(model["name"]), served=True)
+        if point is None:
+            latency = model["served_ms"]
+            point = {"name": model["name"], "acc1": None, "latency_ms": latency,
+                     "source": "served here, one image" if latency is not None else None, "served": True}
+        if point["acc1"] is None:  # the bench row's accuracy where it has one, else the weights' own
+            point["acc1"] = model["acc1"]
+        points.append(point)
     served = {model["name"] for model in models}
     for name, row in bench.items():
-        if name not in served and _number(row.get("latency_ms")) is not None:
-            points.append({"name": name, "acc1": _number(row.get("acc1")), "latency_ms": _number(row["latency_ms"]),
-                           "source": f"convzoo bench, batch {row.get('latency_batch') or 1}", "served": False})
+        point = None if name in served else _bench_point(name, row, served=False)
+        if point is not None:
+            points.append(point)
     return points

@@ -40,15 +40,25 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def min_max_scaled(values: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """`values` scaled to [0, 1] over `dims`, each slice on its own (a constant slice gives 0)."""
+    low = values.amin(dim=dims, keepdim=True)
+    high = values.amax(dim=dims, keepdim=True)
+    return (values - low) / (high - low).clamp_min(1e-12)
+
+
+def check_top(top: int) -> None:
+    if top < 1:
+        raise ValueError(f"top={top}: show at least one channel per stage (top >= 1)")
+
+
 def normalised_kernels(model: torch.nn.Module) -> torch.Tensor:
     """The first conv's kernels (out, in, k, k), each min-max scaled to [0, 1] on its own."""
     weight = model.get_parameter(model.first_conv).detach().float().cpu()
     if weight.dim() != 4:
         raise ValueError(f"the filter grid draws 2D kernels; this model's first conv has {weight.dim() - 2}D ones "
                          "(build it with spatial_dims=2)")
-    low = weight.amin(dim=(1, 2, 3), keepdim=True)
-    high = weight.amax(dim=(1, 2, 3), keepdim=True)
-    return (weight - low) / (high - low).clamp_min(1e-12)
+    return min_max_scaled(weight, (1, 2, 3))
 
 
 def first_layer_filters(model: torch.nn.Module) -> Image.Image:
@@ -73,18 +83,14 @@ def stage_feature_maps(model: torch.nn.Module, image_tensor: torch.Tensor, top: 
     activation for `image_tensor` (1, C, H, W, preprocessed), under a label
     with the stage, its output shape and the channels shown (also in
     `image.info["channels"]`). Each map is min-max scaled on its own."""
-    if top < 1:
-        raise ValueError(f"top={top}: show at least one channel per stage (top >= 1)")
+    check_top(top)
     with torch.no_grad():
         outputs = model.eval().forward_stages(image_tensor)
     pictures = []
     for index, out in enumerate(outputs):
         maps = out[0].float().cpu()
         channels = strongest_channels(maps, top)
-        chosen = maps[channels]
-        low = chosen.amin(dim=(1, 2), keepdim=True)
-        high = chosen.amax(dim=(1, 2), keepdim=True)
-        chosen = (chosen - low) / (high - low).clamp_min(1e-12)
+        chosen = min_max_scaled(maps[channels], (1, 2))
         scale = max(1, math.ceil(MAP_TILE / max(maps.shape[1:])))
         chosen = chosen.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
         cols = min(len(channels), 4)
@@ -132,8 +138,7 @@ def visualize(name: str, image=None, weights: str | dict | None = "DEFAULT", out
     says so). Returns the paths written, by kind."""
     # The name and the image are checked first: a bad one stops everything before a file is written.
     model_info(name)  # an unknown name: a ValueError with the closest names
-    if top < 1:
-        raise ValueError(f"top={top}: show at least one channel per stage (top >= 1)")
+    check_top(top)
     picture = None if image is None else image if isinstance(image, Image.Image) else load_image(image)
     note = None
     if weights == "DEFAULT" and default_weights(name) is None:
