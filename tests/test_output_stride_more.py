@@ -45,16 +45,20 @@ def _image(seed: int = 0) -> torch.Tensor:
 
 
 # ---- parity with timm's output_stride ------------------------------------------
+def _assert_same_network(ours, reference):
+    """As many parameters, and the same logits on the same images."""
+    assert count_params(ours) == count_params(reference)
+    x = _image()
+    with torch.no_grad():
+        assert_close(ours(x), reference(x))
+
 
 @pytest.mark.parametrize("output_stride", [16, 8])
 @pytest.mark.parametrize("name, timm_name", [("regnet_x_400mf", "regnetx_004_tv"), ("regnet_y_400mf", "regnety_004")])
 def test_dilated_regnet_matches_timm(name, timm_name, output_stride):
     reference = randomize_(timm.create_model(timm_name, output_stride=output_stride)).eval()
     ours = cz.get_model(name, weights=reference.state_dict(), output_stride=output_stride).eval()
-    assert count_params(ours) == count_params(reference)
-    x = _image()
-    with torch.no_grad():
-        assert_close(ours(x), reference(x))
+    _assert_same_network(ours, reference)
 
 
 @pytest.mark.parametrize("output_stride", [16, 8])
@@ -63,10 +67,7 @@ def test_dilated_resnet_v2_matches_timm(output_stride):
         "resnetv2_50", layers=SMALL_RESNET_V2.depths, channels=[4 * p for p in SMALL_RESNET_V2.planes],
         stem_chs=SMALL_RESNET_V2.stem_width, output_stride=output_stride)).eval()
     ours = cz.load_weights(ResNetV2(SMALL_RESNET_V2, output_stride=output_stride), reference.state_dict()).eval()
-    assert count_params(ours) == count_params(reference)
-    x = _image()
-    with torch.no_grad():
-        assert_close(ours(x), reference(x))
+    _assert_same_network(ours, reference)
 
 
 @pytest.mark.parametrize("output_stride", [16, 8])
