@@ -55,6 +55,15 @@ def smallest_of_each_family(names=None) -> list[str]:
     return sorted(smallest.values())
 
 
+def fast_then_slow(fast, every) -> list:
+    """Parametrize values: the names in `fast` (the default run), then every
+    other name of `every`, marked slow (the full-size matrix, `-m slow`)."""
+    import pytest
+
+    fast = list(fast)
+    return [*fast, *(pytest.param(name, marks=pytest.mark.slow) for name in every if name not in fast)]
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

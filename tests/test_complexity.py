@@ -14,7 +14,7 @@ import convzoo as cz
 from convzoo.tasks.complexity import count_macs
 
 from convzoo.weights.torchvision import TABLE  # our packaged copy of torchvision's published table
-from parity import smallest_of_each_family
+from parity import fast_then_slow, smallest_of_each_family
 
 
 def _rows():
@@ -58,8 +58,7 @@ def test_packaged_table_lists_every_model():
 
 
 # Measuring costs ~0.4 s a model: the smallest of each family by default, every model with -m slow.
-@pytest.mark.parametrize("name", [*smallest_of_each_family(), *(pytest.param(n, marks=pytest.mark.slow)
-                                  for n in cz.list_models() if n not in smallest_of_each_family())])
+@pytest.mark.parametrize("name", fast_then_slow(smallest_of_each_family(), cz.list_models()))
 def test_packaged_table_matches_fresh_measurements(name):
     """The table `convzoo list` reads is what the models measure now
     (regenerate it with `python -m convzoo.tasks.complexity`)."""

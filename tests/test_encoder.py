@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import convzoo as cz
-from parity import randomize_, smallest_of_each_family
+from parity import fast_then_slow, randomize_, smallest_of_each_family
 
 
 FAST = sorted({*smallest_of_each_family(), "inception_v3"})
-EVERY_MODEL = [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in cz.list_models() if n not in FAST)]
+EVERY_MODEL = fast_then_slow(FAST, cz.list_models())
 
 
 def _pair(name: str):

@@ -7,6 +7,7 @@ import torch
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_stages_match
+from parity import fast_then_slow
 
 FAMILIES = ("efficientnet", "efficientnet_lite", "efficientnet_v2")
 VARIANTS = [n for n in cz.list_models() if cz.model_info(n).family in FAMILIES]
@@ -15,8 +16,7 @@ FAST = ["efficientnet_b0", "efficientnet_lite0", "efficientnet_v2_s"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in VARIANTS
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, VARIANTS))
 def test_parity(name):
     assert_keras_parity(name)
 

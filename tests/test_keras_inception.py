@@ -10,7 +10,7 @@ import torch
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_stages_match, keras_output
-from parity import randomize_
+from parity import fast_then_slow, randomize_
 
 
 def assert_inception_parity(name: str, size: int, **options) -> None:
@@ -23,8 +23,7 @@ SIZES = {"googlenet": 64, "inception_v3": 75}
 FAST = ["googlenet", "inception_v3"]
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     assert_inception_parity(name, SIZES.get(name, 299))
 

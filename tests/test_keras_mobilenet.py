@@ -3,6 +3,7 @@ import pytest
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_stages_match
+from parity import fast_then_slow
 
 FAMILY = [n for n in cz.list_models()
           if cz.model_info(n).family in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "mnasnet")]
@@ -10,8 +11,7 @@ FAMILY = [n for n in cz.list_models()
 FAST = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mnasnet0_5"]
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     assert_keras_parity(name)
 

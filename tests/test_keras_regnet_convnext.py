@@ -3,14 +3,14 @@ import pytest
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_keras_round_trip, assert_stages_match
+from parity import fast_then_slow
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family in ("regnet", "convnext")]
 # The smallest of each sub-family: X (plain blocks), Y (squeeze-excite), ConvNeXt.
 FAST = ["regnet_x_400mf", "regnet_y_400mf", "convnext_tiny"]
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     assert_keras_parity(name)
 

@@ -3,13 +3,13 @@ import pytest
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_stages_match
+from parity import fast_then_slow
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "resnet"]
 FAST = ["resnet18", "resnet50", "resnext50_32x4d", "seresnet18"]
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     assert_keras_parity(name)
 

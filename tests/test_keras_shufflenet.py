@@ -6,7 +6,7 @@ import torch
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_keras_round_trip, assert_stages_match, keras_output
-from parity import randomize_
+from parity import fast_then_slow, randomize_
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "shufflenet"]
 FAST = ["shufflenet_v2_x0_5"]
@@ -18,8 +18,7 @@ def test_every_variant_has_a_twin():
     assert len(FAMILY) == 4 and set(FAMILY) <= set(czk.list_twins())
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     assert_keras_parity(name)
 

@@ -5,7 +5,7 @@ import torch
 
 import convzoo as cz
 from keras_parity import assert_keras_parity, assert_keras_round_trip, assert_stages_match, keras_output
-from parity import randomize_
+from parity import fast_then_slow, randomize_
 
 FAMILY = [n for n in cz.list_models() if cz.model_info(n).family == "van"]
 FAST = ["van_b0"]
@@ -17,8 +17,7 @@ def test_every_van_has_a_twin():
     assert FAMILY and set(FAMILY) <= set(czk.list_twins())
 
 
-@pytest.mark.parametrize("name", [*FAST, *(pytest.param(n, marks=pytest.mark.slow) for n in FAMILY
-                                          if n not in FAST)])
+@pytest.mark.parametrize("name", fast_then_slow(FAST, FAMILY))
 def test_parity(name):
     # Odd size: the 7x7/4 stem and 3x3/2 embeddings pad symmetrically, as in PyTorch.
     assert_keras_parity(name, size=61)

@@ -14,12 +14,12 @@ import torch
 
 import convzoo as cz
 from convzoo.tasks.export import export
-from parity import randomize_, smallest_of_each_family
+from parity import fast_then_slow, randomize_, smallest_of_each_family
 
 
 FAMILIES = smallest_of_each_family()
 FAST = sorted({*FAMILIES, "inception_v3", "seresnet18"})  # their blocks differ from their family's smallest
-EVERY_MODEL = [*FAST, *(pytest.param(name, marks=pytest.mark.slow) for name in cz.list_models() if name not in FAST)]
+EVERY_MODEL = fast_then_slow(FAST, cz.list_models())
 # Exports cost seconds each: by default torch.export for one model per family, and
 # ONNX (the dynamo exporter plus onnxruntime, ~8 s a model) for the families whose
 # ops are the exporter's hard cases: TF "SAME" padding, channel LayerNorm, channel
