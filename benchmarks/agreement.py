@@ -69,10 +69,11 @@ def main(argv=None) -> int:
     p.add_argument("--torch-int8", action="store_true", help="also torchao PT2E int8 (compiles: about a minute)")
     args = p.parse_args(argv)
     images, sources = real_images(), real_image_sources()
-    scored_sources = _split(sources)[1]
+    calibration_sources, scored_sources = _split(sources)
     names = list(dict.fromkeys(sources))  # photo, face, digit, mnist
     counts = ", ".join(f"{scored_sources.count(s)} {s}" for s in names)
-    print(f"{len(images)} real images: {len(images) // 5} calibrate int8, {len(scored_sources)} scored ({counts})")
+    print(f"{len(images)} real images: {len(calibration_sources)} calibrate int8, "
+          f"{len(scored_sources)} scored ({counts})")
     for name in args.models:
         print(f"\n{name:<20} {'top-1 agree':>11} {'differ':>7} {'confident':>16} {'build+run s':>12}  "
               + " ".join(f"{s:>6}" for s in names))

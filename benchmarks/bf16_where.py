@@ -12,6 +12,7 @@ the all-bf16 one, so the error builds up over the whole network.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def measure(name: str, x: torch.Tensor) -> list[tuple[str, float, float, float]]
         expected = reference(x)
     rows = []
     for kept in [None] + _parts(reference):
-        model = cz.get_model(name, weights="DEFAULT").eval()
+        model = copy.deepcopy(reference)  # the same weights, without reading the checkpoint again
         if kept is not None:
             _keep_fp32(model.get_submodule(kept))
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
