@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convzoo.tasks.seg_train import SegTrainConfig, train_segmentation
+from convzoo.tasks.train.seg import SegTrainConfig, train_segmentation
 
 
 def write_mnist_segmentation(root: Path, n_val_per_digit: int = 100, seed: int = 0) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ from PIL import Image
 
 import convzoo as cz
 from convzoo.cli import main
-from convzoo.tasks.pareto import pareto_front
+from convzoo.tasks.choose.pareto import pareto_front
 
 MODELS = ["resnet18", "efficientnet_lite0", "mobilenet_v1"]
 
@@ -116,7 +116,7 @@ def test_unknown_pattern_is_one_line_with_close_names():
 
 
 def test_json_output_and_a_bad_suffix(tmp_path):
-    from convzoo.tasks.bench_output import write_results
+    from convzoo.tasks.choose.bench_output import write_results
 
     rows = [{"name": "a", "acc1": None, "latency_ms": 1.5}]
     write_results(rows, tmp_path / "r.json")

@@ -8,7 +8,8 @@ import pytest
 
 import convzoo as cz
 from convzoo.cli import EXAMPLES, build_parser, main
-from convzoo.tasks.summary import format_count, models_table
+from convzoo.tasks.anatomy.summary import models_table
+from convzoo.tasks.shared.text import format_count
 from test_download import _Server
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import convzoo as cz
 from convzoo.cli import main
-from convzoo.tasks.compare import format_comparison, top1_agreement
+from convzoo.tasks.choose.compare import format_comparison, top1_agreement
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 LITES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]

@@ -2,7 +2,7 @@
 
 How we count: multiply-accumulates of convolutions and linear layers, one
 forward pass of one image at the weights' crop size, measured on the meta
-device (convzoo.tasks.complexity.count_macs); element-wise operations are not
+device (convzoo.tasks.anatomy.complexity.count_macs); element-wise operations are not
 counted. That is what torchvision's "GFLOPS" column is (resnet50: 4.089).
 """
 import csv
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import convzoo as cz
-from convzoo.tasks.complexity import count_macs
+from convzoo.tasks.anatomy.complexity import count_macs
 
 from convzoo.weights.torchvision import TABLE  # our packaged copy of torchvision's published table
 from parity import fast_then_slow, smallest_of_each_family
@@ -61,8 +61,8 @@ def test_packaged_table_lists_every_model():
 @pytest.mark.parametrize("name", fast_then_slow(smallest_of_each_family(), cz.list_models()))
 def test_packaged_table_matches_fresh_measurements(name):
     """The table `convzoo list` reads is what the models measure now
-    (regenerate it with `python -m convzoo.tasks.complexity`)."""
+    (regenerate it with `python -m convzoo.tasks.anatomy.complexity`)."""
     from convzoo.registry import complexity_table
-    from convzoo.tasks.complexity import measure
+    from convzoo.tasks.anatomy.complexity import measure
 
     assert measure(name) == complexity_table()[name], f"stale complexity figures for {name}"

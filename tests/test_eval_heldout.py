@@ -6,9 +6,9 @@ import pytest
 
 from convzoo.cli import main
 from convzoo.data.datasets import load_dataset
-from convzoo.tasks.checkpoint import read_sidecar
-from convzoo.tasks.evaluate import format_report, images_to_evaluate
-from convzoo.tasks.train import train
+from convzoo.tasks.shared.checkpoint import read_sidecar
+from convzoo.tasks.train.evaluate import format_report, images_to_evaluate
+from convzoo.tasks.train.loop import train
 
 from test_train import _cfg, tiny, write_mnist_folder  # noqa: F401  (the shared tiny MNIST fixture)
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from convzoo.cli import main
 from convzoo.tasks import explain as explain_module
-from convzoo.tasks.explain import explain
+from convzoo.tasks.anatomy.explain import explain
 
 CAT = Path(__file__).parent.parent / "examples" / "chelsea.png"  # 451 x 300
 # Drawn by hand on the photo (x0, y0, x1, y1): the cat, which fills all but the

@@ -17,8 +17,8 @@ import convzoo as cz
 from convzoo.cli import main
 from convzoo.data.preprocessing import Preprocessing
 from convzoo.factory import get_model
-from convzoo.tasks.checkpoint import save_checkpoint
-from convzoo.tasks.export import FORMATS, sidecar_path
+from convzoo.tasks.shared.checkpoint import save_checkpoint
+from convzoo.tasks.deploy.export import FORMATS, sidecar_path
 from parity import randomize_
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -214,7 +214,7 @@ def test_weights_over_the_protobuf_limit_go_to_a_data_file_beside_the_onnx(tmp_p
     """regnet_y_128gf's 2.6 GB cannot sit inside one protobuf: the weights go to
     MODEL.onnx.data, which moves in with the graph and is named in the sidecar
     (shown here on a small model, with the limit lowered)."""
-    from convzoo.tasks.export import onnx_format
+    from convzoo.tasks.deploy.export import onnx_format
 
     monkeypatch.setattr(onnx_format, "MAX_INLINE_BYTES", 1000)
     report = cz.export(get_model("squeezenet1_1"), "onnx", tmp_path / "s.onnx", image_size=64)

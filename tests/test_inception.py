@@ -5,7 +5,7 @@ import torchvision
 from torch import nn
 
 import convzoo as cz
-from convzoo.tasks.train import loss_and_logits
+from convzoo.tasks.train.loop import loss_and_logits
 from parity import assert_close, assert_parity, check_anatomy, count_params, randomize_
 
 FULL_SIZE = {"googlenet": 224, "inception_v3": 299}

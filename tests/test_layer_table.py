@@ -7,9 +7,9 @@ from torch import nn
 
 import convzoo as cz
 from convzoo.cli import main
-from convzoo.tasks.complexity import count_macs
-from convzoo.tasks.layer_table import format_layer_table, layer_table, layer_table_csv
-from convzoo.tasks.receptive_field import ReceptiveField, stage_receptive_fields
+from convzoo.tasks.anatomy.complexity import count_macs
+from convzoo.tasks.anatomy.layer_table import format_layer_table, layer_table, layer_table_csv
+from convzoo.tasks.anatomy.receptive_field import ReceptiveField, stage_receptive_fields
 from test_receptive_field import HAND_COMPUTED
 
 # Families whose layers differ in kind: plain, residual, depthwise + SE, dense

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from convzoo.cli import main
-from convzoo.tasks.classify import Classifier
+from convzoo.tasks.predict.classifier import Classifier
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CATS = {"tabby", "tiger cat", "Egyptian cat"}

@@ -11,7 +11,7 @@ import pytest
 
 from convzoo.cli import main
 from convzoo.tasks import classify
-from convzoo.tasks.classify import Classifier
+from convzoo.tasks.predict.classifier import Classifier
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONVZOO = str(Path(sys.executable).with_name("convzoo"))

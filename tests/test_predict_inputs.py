@@ -16,7 +16,7 @@ from PIL import Image
 
 from convzoo.cli import main
 from convzoo.data.images import ImageError, expand_inputs, load_image
-from convzoo.tasks.classify import Classifier
+from convzoo.tasks.predict.classifier import Classifier
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONVZOO = str(Path(sys.executable).with_name("convzoo"))

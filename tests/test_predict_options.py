@@ -8,7 +8,7 @@ import pytest
 from convzoo.cli import main
 from convzoo.data.preprocessing import Preprocessing
 from convzoo.factory import get_model
-from convzoo.tasks.checkpoint import save_checkpoint
+from convzoo.tasks.shared.checkpoint import save_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COFFEE = str(EXAMPLES / "coffee.png")

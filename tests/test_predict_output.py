@@ -11,7 +11,7 @@ import pytest
 from convzoo import get_weights
 from convzoo.cli import main
 from convzoo.tasks import classify
-from convzoo.tasks.classify import Classifier
+from convzoo.tasks.predict.classifier import Classifier
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODEL = ["--model", "resnet18", "--weights", "none"]  # small and random: these tests are about the plumbing

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import convzoo as cz
-from convzoo.tasks.receptive_field import ReceptiveField, stage_receptive_fields
+from convzoo.tasks.anatomy.receptive_field import ReceptiveField, stage_receptive_fields
 
 HAND_COMPUTED = {
     # conv11/4 -> 11, j4; pool3/2 -> 19, j8 | conv5 -> 51; pool3/2 -> 67, j16 |

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import convzoo as cz
-from convzoo.tasks.export import export
+from convzoo.tasks.deploy.export import export
 from parity import fast_then_slow, randomize_, smallest_of_each_family
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 import convzoo as cz
 from convzoo.cli import main
 from convzoo.cli.select import param_count
-from convzoo.tasks.select import Budget, rank_and_recommend
+from convzoo.tasks.choose.select import Budget, rank_and_recommend
 from test_train import write_mnist_folder
 
 SMALL_RUN = ["--image-size", "64", "--rounds", "2", "--threads", "1", "--no-progress"]

@@ -18,8 +18,8 @@ from convzoo.cli import main  # noqa: E402
 from convzoo.serve.app import create_app  # noqa: E402
 from convzoo.serve.chart import chart_points, read_bench_results  # noqa: E402
 from convzoo.serve.pool import ModelPool  # noqa: E402
-from convzoo.tasks.bench_output import write_results  # noqa: E402
-from convzoo.tasks.classify import Classifier  # noqa: E402
+from convzoo.tasks.choose.bench_output import write_results  # noqa: E402
+from convzoo.tasks.predict.classifier import Classifier  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODELS = ["efficientnet_lite0", "efficientnet_lite1"]

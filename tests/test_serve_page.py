@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from convzoo.tasks.bench_output import write_results
+    from convzoo.tasks.choose.bench_output import write_results
 
     # `convzoo bench` results for one served model and one that is not: the chart's latencies where present.
     bench = write_results([{"name": MODELS[0], "acc1": 75.1, "latency_batch": 1, "latency_ms": 20.0},

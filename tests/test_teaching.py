@@ -7,7 +7,7 @@ import convzoo as cz
 from convzoo.cli import main
 from convzoo.models.mobilenet_v1 import DepthwiseSeparable
 from convzoo.models.resnet import BasicBlock, Bottleneck
-from convzoo.tasks.teaching import design_comparisons, format_comparisons
+from convzoo.tasks.anatomy.teaching import design_comparisons, format_comparisons
 
 SIZE = 8  # small maps: the counts do not depend on the size, the MACs scale with it
 

@@ -15,8 +15,8 @@ from PIL import Image
 
 from convzoo.cli import main
 from convzoo.data.datasets import DatasetError, load_dataset
-from convzoo.tasks.checkpoint import load_checkpoint
-from convzoo.tasks.train import TrainConfig, train
+from convzoo.tasks.shared.checkpoint import load_checkpoint
+from convzoo.tasks.train.loop import TrainConfig, train
 
 CONVZOO = str(Path(sys.executable).with_name("convzoo"))
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
@@ -74,9 +74,10 @@ def test_linear_probe_trains_only_the_head(tiny, tmp_path):
     cfg = _cfg(tiny, tmp_path / "probe", freeze="backbone", epochs=1, weights=None)
     train(cfg)
     model, _ = load_checkpoint(tmp_path / "probe" / "last.safetensors")
-    from convzoo.tasks.train import _seed_everything, build_model
+    from convzoo.tasks.shared.seeding import seed_everything
+    from convzoo.tasks.train.loop import build_model
 
-    _seed_everything(cfg.seed)  # the same initialisation the run started from
+    seed_everything(cfg.seed)  # the same initialisation the run started from
     start = build_model(cfg, 3)
     torch.testing.assert_close(model.stem.conv.weight, start.stem.conv.weight)
     torch.testing.assert_close(model.stages[3][1].conv2.bn.running_mean, start.stages[3][1].conv2.bn.running_mean)

@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 
-import convzoo.tasks.train as train_module
+import convzoo.tasks.train.loop as train_module
 from convzoo.cli import main
-from convzoo.tasks.evaluate import summarize
-from convzoo.tasks.train import BestEpoch, train
+from convzoo.tasks.train.evaluate import summarize
+from convzoo.tasks.train.loop import BestEpoch, train
 
 from test_train import _cfg, tiny  # noqa: F401  (the shared tiny MNIST fixture)
 

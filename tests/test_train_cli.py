@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from convzoo.cli import main
-from convzoo.tasks.train import train
+from convzoo.tasks.train.loop import train
 
 from test_train import CONVZOO, _cfg, tiny  # noqa: F401  (the shared tiny MNIST fixture)
 

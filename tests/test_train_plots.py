@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from convzoo.tasks.evaluate import format_confusion_matrix, format_report
-from convzoo.tasks.report import curves_figure
+from convzoo.tasks.train.evaluate import format_confusion_matrix, format_report
+from convzoo.tasks.train.plots import curves_figure
 
 HISTORY = [
     {"epoch": 1, "frozen_stages": 4, "train_loss": 1.2, "val_loss": 0.9, "train_acc": 0.6, "val_acc": 0.8},

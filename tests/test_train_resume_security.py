@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from convzoo.cli import main
-from convzoo.tasks.checkpoint import load_training_state
+from convzoo.tasks.shared.checkpoint import load_training_state
 
 
 class _WritesMarker:

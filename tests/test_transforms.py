@@ -5,7 +5,7 @@ from torchvision.transforms import v2
 
 from convzoo.data.preprocessing import Preprocessing
 from convzoo.data.transforms import train_transforms
-from convzoo.tasks.train import TrainConfig
+from convzoo.tasks.train.loop import TrainConfig
 
 PRE = Preprocessing(64, 73, "bilinear", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # identity normalisation
 

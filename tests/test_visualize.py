@@ -10,7 +10,7 @@ from PIL import Image
 
 import convzoo as cz
 from convzoo.cli import main
-from convzoo.tasks.visualize import (GAP, LABEL_HEIGHT, filter_scale, first_layer_filters, grid_shape,
+from convzoo.tasks.anatomy.visualize import (GAP, LABEL_HEIGHT, filter_scale, first_layer_filters, grid_shape,
                                      normalised_kernels, stage_feature_maps, visualize)
 
 CAT = Path(__file__).parent.parent / "examples" / "chelsea.png"

@@ -14,7 +14,7 @@ import torch
 
 import convzoo as cz
 from convzoo.cli import main
-from convzoo.tasks.optimize import RuntimeChoiceWarning, auto
+from convzoo.tasks.deploy.optimize import RuntimeChoiceWarning, auto
 
 from real_images import real_images
 

@@ -15,23 +15,22 @@ The package is layered, each layer importing only those below it (checked by
 import-linter, see docs/design.md): layers, data, utils -> net -> registry,
 weights -> models -> factory -> keras, seg -> tasks -> cli.
 """
-from .version import __version__
+from . import seg
 from .data.preprocessing import Preprocessing
+from .factory import get_model, get_weights, list_models, model_info
 from .net import ConvNet, StageInfo
 from .registry import ModelInfo, Paper, register_model
+from .tasks.choose.bench import bench
+from .tasks.choose.compare import compare
+from .tasks.choose.select import select
+from .tasks.deploy.export import ExportError, ExportReport, export
+from .tasks.deploy.optimize import OptimizedModel, optimize
+from .tasks.predict.classifier import Classifier
+from .tasks.train.evaluate import evaluate_checkpoint
+from .tasks.train.loop import TrainConfig, train
+from .tasks.train.seg import SegTrainConfig, load_seg_checkpoint, train_segmentation
+from .version import __version__
 from .weights import Weights, WeightsMismatchError, load_weights, register_converter, register_weights
-from .factory import get_model, get_weights, list_models, model_info
-from . import seg
-from .tasks.bench import bench
-from .tasks.classify import Classifier
-from .tasks.compare import compare
-from .tasks.evaluate import evaluate_checkpoint
-from .tasks.export import ExportError, ExportReport, export
-from .tasks.optimize import OptimizedModel, optimize
-from .tasks.seg_train import SegTrainConfig, load_seg_checkpoint, train_segmentation
-from .tasks.select import select
-from .tasks.train import TrainConfig, train
-
 
 __all__ = [
     "Classifier",

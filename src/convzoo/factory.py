@@ -10,14 +10,14 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from torch import nn
 
 from . import models  # noqa: F401  (importing the package registers every family)
 from .data.preprocessing import Preprocessing
 from .net import FeatureEncoder
-from .registry import ModelInfo, lookup, registered_names
+from .registry import ModelInfo, close_names, lookup, registered_names
 from .weights.inflate import inflate_state_dict, weights_spatial_dims
 from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
 from .weights.specs import Weights, weights_of
@@ -35,6 +35,27 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     """
     names = registered_names(pattern)
     return [n for n in names if weights_of(n)] if pretrained else names
+
+
+def match_models(patterns: str | Iterable[str], *, pretrained: bool = False) -> list[str]:
+    """Every model matching any of the fnmatch `patterns`, once each, in pattern
+    order (with `pretrained=True`, only those with published weights). A pattern
+    that matches nothing is an error that names close matches."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    if not patterns:
+        raise ValueError("no model pattern given: name models or patterns, e.g. 'resnet*' mobilenet_v3_small")
+    names: list[str] = []
+    for pattern in patterns:
+        matched = list_models(pattern, pretrained=pretrained)
+        if not matched and pretrained and list_models(pattern):
+            raise ValueError(f"no model with published weights matches {pattern!r}: "
+                             f"see `convzoo list --pretrained`")
+        if not matched:
+            close = close_names(pattern)
+            hint = f": did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"no model matches {pattern!r}{hint} (`convzoo list` shows every model)")
+        names += [n for n in matched if n not in names]
+    return names
 
 
 def list_weights(name: str) -> list[str]:

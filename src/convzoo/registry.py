@@ -118,12 +118,25 @@ def registered_names(pattern: str = "*") -> list[str]:
     return sorted((n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)), key=_natural_key)
 
 
+def close_names(text: str) -> list[str]:
+    """Up to five registered names close to a misspelt name or fnmatch pattern: the
+    one "did you mean" of every command. A misspelt family in a pattern
+    ('efficentnet*') is best answered by the family's own pattern, which comes first."""
+    bare = text.strip("*?[]")  # 'resnt*' is compared as 'resnt'
+    names = registered_names()
+    close = difflib.get_close_matches(bare, names, n=5, cutoff=0.5)
+    if bare != text:
+        families = sorted({_REGISTRY[name].family for name in names})
+        close = [f"{family}*" for family in difflib.get_close_matches(bare, families, n=2, cutoff=0.7)] + close
+    return list(dict.fromkeys(close))[:5]
+
+
 def lookup(name: str) -> ModelInfo:
     """The ModelInfo of `name`, or a ValueError that names close matches."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        close = close_names(name)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(
             f"unknown model {name!r}.{hint} `convzoo list` shows every model."

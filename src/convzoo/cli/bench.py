@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..tasks.optimize import PRECISIONS, RUNTIMES
-from ..tasks.reference_models import LIBRARIES
+from ..tasks.choose.reference_models import LIBRARIES
+from ..tasks.deploy.optimize import PRECISIONS, RUNTIMES
 from .predict import positive_int
 
 
@@ -65,8 +65,8 @@ def add_compare_parser(sub) -> None:
 
 
 def _cmd_bench(args) -> int:
-    from ..tasks.bench import bench
-    from ..tasks.bench_output import format_bench_table, write_results
+    from ..tasks.choose.bench import bench
+    from ..tasks.choose.bench_output import format_bench_table, write_results
 
     if args.out and not args.out.lower().endswith((".csv", ".json")):
         raise ValueError(f"--out {args.out}: name a .csv or a .json file")  # before the measuring, not after
@@ -79,7 +79,7 @@ def _cmd_bench(args) -> int:
     if args.out:
         print(f"wrote {write_results(rows, args.out)}", file=sys.stderr)
     if args.plot:
-        from ..tasks.pareto import plot_pareto
+        from ..tasks.choose.pareto import plot_pareto
 
         left_out = plot_pareto(rows, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
@@ -91,7 +91,7 @@ def _cmd_bench(args) -> int:
 def _cmd_compare(args) -> int:
     import json
 
-    from ..tasks.compare import compare, format_comparison
+    from ..tasks.choose.compare import compare, format_comparison
 
     rows = compare(args.image, args.models, topk=args.topk, runtime=args.runtime, precision=args.precision,
                    device=args.device, repeats=args.repeats)

@@ -40,7 +40,7 @@ def _cmd_download(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    from ..tasks.summary import format_models_table, models_table
+    from ..tasks.anatomy.summary import format_models_table, models_table
 
     rows = models_table(args.pattern, pretrained=args.pretrained)
     if not rows:
@@ -51,20 +51,20 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from ..tasks.summary import describe_model
+    from ..tasks.anatomy.summary import describe_model
 
     if args.name is None and not args.compare:
         raise ValueError("info needs a model name or --compare: `convzoo info resnet50` or `convzoo info --compare`")
     if args.name is None and args.layers:
         raise ValueError("--layers needs a model name: `convzoo info resnet18 --layers`")
     if args.name is not None and args.layers:
-        from ..tasks.layer_table import format_layer_table, layer_table
+        from ..tasks.anatomy.layer_table import format_layer_table, layer_table
 
         print(format_layer_table(layer_table(args.name, input_size=args.input_size)))
     elif args.name is not None:
         print(describe_model(args.name))
     if args.compare:
-        from ..tasks.teaching import design_comparisons, format_comparisons
+        from ..tasks.anatomy.teaching import design_comparisons, format_comparisons
 
         if args.name is not None:
             print()

@@ -16,7 +16,7 @@ def add_explain_parser(sub) -> None:
 def _cmd_explain(args) -> int:
     from pathlib import Path
 
-    from ..tasks.explain import explain
+    from ..tasks.anatomy.explain import explain
 
     result = explain(args.image, model=args.model, weights=args.weights)
     path = result.save(Path(args.out) / f"{Path(args.image).stem}_{args.model}_gradcam.png")

@@ -5,7 +5,7 @@ from .predict import positive_float, positive_int
 
 
 def add_export_parser(sub) -> None:
-    from ..tasks.export import FORMATS
+    from ..tasks.deploy.export import FORMATS
 
     p = sub.add_parser("export", help="write a model as ONNX, an ExportedProgram, TorchScript, OpenVINO IR or "
                                       "TFLite, and check the file against the model",
@@ -35,7 +35,7 @@ def add_export_parser(sub) -> None:
 
 
 def _cmd_export(args) -> int:
-    from ..tasks.export import export
+    from ..tasks.deploy.export import export
 
     if (args.model is None) == (args.checkpoint is None):
         raise ValueError("name a model (convzoo export resnet18 ...) or give --checkpoint PATH, not both")
@@ -43,7 +43,7 @@ def _cmd_export(args) -> int:
     if args.checkpoint and args.weights is not None:
         raise ValueError("--checkpoint brings its own model and weights: drop --weights")
     if args.checkpoint:
-        from ..tasks.checkpoint import load_checkpoint, preprocessing_of
+        from ..tasks.shared.checkpoint import load_checkpoint, preprocessing_of
 
         model, meta = load_checkpoint(args.checkpoint)
         preprocessing, classes = preprocessing_of(meta), meta["classes"]

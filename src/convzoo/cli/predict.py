@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..tasks.optimize import PRECISIONS, RUNTIMES
+from ..tasks.deploy.optimize import PRECISIONS, RUNTIMES
 
 
 def add_parser(sub) -> None:
@@ -98,7 +98,7 @@ def _number(text: str, kind):
 
 
 def _cmd_predict(args) -> int:
-    from ..tasks.predict_run import PredictOptions, run_predict
+    from ..tasks.predict.run import PredictOptions, run_predict
 
     return run_predict(PredictOptions(
         inputs=args.images, model=args.model, weights=args.weights, checkpoint=args.checkpoint, topk=args.topk,

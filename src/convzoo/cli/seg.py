@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def add_seg_train_parser(sub) -> None:
-    from ..tasks.seg_train import SegTrainConfig
+    from ..tasks.train.seg import SegTrainConfig
 
     d = SegTrainConfig(data="")
     p = sub.add_parser("seg-train", help="train a segmentation model (UNet/FPN over any encoder) on images + masks",
@@ -51,7 +51,7 @@ def _int_list(text: str) -> list[int]:
 def _cmd_seg_train(args) -> int:
     import json
 
-    from ..tasks.seg_train import SegTrainConfig, train_segmentation
+    from ..tasks.train.seg import SegTrainConfig, train_segmentation
 
     fields = set(SegTrainConfig.__dataclass_fields__)
     cfg = SegTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})

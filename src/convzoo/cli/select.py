@@ -62,8 +62,8 @@ def add_select_parser(sub) -> None:
 def _cmd_select(args) -> int:
     import json
 
-    from ..tasks.select import select
-    from ..tasks.select_output import format_selection, plot_selection, write_selection
+    from ..tasks.choose.select import select
+    from ..tasks.choose.select_output import format_selection, plot_selection, write_selection
 
     if args.out and not args.out.lower().endswith((".csv", ".json")):
         raise ValueError(f"--out {args.out}: name a .csv or a .json file")  # before the measuring, not after

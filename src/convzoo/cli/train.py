@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 
-
 def add_train_parser(sub) -> None:
-    from ..tasks.train import TrainConfig
+    from ..tasks.train.loop import TrainConfig
 
     d = TrainConfig(data="")
     p = sub.add_parser("train", help="fine-tune a model on your images (folder of class sub-folders, or a CSV)",
@@ -64,7 +63,7 @@ def add_train_parser(sub) -> None:
 def _cmd_train(args) -> int:
     import json
 
-    from ..tasks.train import TrainConfig, train
+    from ..tasks.train.loop import TrainConfig, train
 
     fields = set(TrainConfig.__dataclass_fields__)
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
@@ -80,7 +79,7 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import json
 
-    from ..tasks.evaluate import evaluate_checkpoint, format_report
+    from ..tasks.train.evaluate import evaluate_checkpoint, format_report
 
     metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
                                   progress=args.progress, all_images=args.all, runtime=args.runtime, precision=args.precision,

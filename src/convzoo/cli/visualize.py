@@ -18,7 +18,7 @@ def add_visualize_parser(sub) -> None:
 
 
 def _cmd_visualize(args) -> int:
-    from ..tasks.visualize import visualize
+    from ..tasks.anatomy.visualize import visualize
 
     for path in visualize(args.name, image=args.image, weights=args.weights, out=args.out, top=args.top).values():
         print(path)

@@ -60,9 +60,9 @@ from typing import Iterable, List
 import torch
 from torch import nn
 
-from ..factory import get_model, list_models, list_weights, models_taking, takes_option
+from ..factory import get_model, list_models, list_weights, match_models, models_taking, takes_option
 from ..net import ConvNet, FeatureEncoder, StageInfo
-from ..registry import lookup, registered_names
+from ..registry import lookup
 
 # timm appends the names it registers here (each is an attribute too: see _entrypoint).
 __all__ = ["PREFIX", "SMP_PREFIX", "SmpFeatures", "register", "require_smp",
@@ -92,9 +92,7 @@ def register(names: str | Iterable[str] | None = None) -> list[str]:
     if names is None:
         chosen = list_models()
     elif isinstance(names, str):
-        chosen = registered_names(names) if any(c in names for c in "*?[") else [names]
-        if not chosen:
-            raise ValueError(f"no convzoo model matches {names!r}: `convzoo list` shows them")
+        chosen = match_models(names) if any(c in names for c in "*?[") else [names]
     else:
         chosen = list(names)
     for name in chosen:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..factory import default_weights, list_models, model_info
-from ..tasks.classify import Classifier
-from ..tasks.explain import grad_cam
+from ..factory import default_weights, match_models, model_info
+from ..tasks.anatomy.explain import grad_cam
+from ..tasks.predict.classifier import Classifier
 
 OVERLAY_SIDE = 448  # the overlay image sent to the page: its longer side, in pixels
 
@@ -58,11 +58,7 @@ class ModelPool:
     @classmethod
     def matching(cls, patterns: list[str], device: str = "auto") -> "ModelPool":
         """The models with published weights matching any of `patterns` (fnmatch)."""
-        names = list(dict.fromkeys(n for p in patterns for n in list_models(p, pretrained=True)))
-        if not names:
-            raise ValueError(f"no model with published weights matches {' '.join(patterns)!r}: "
-                             f"see `convzoo list --pretrained`")
-        return cls(names, device)
+        return cls(match_models(patterns, pretrained=True), device)
 
     def check(self, name: str) -> None:
         if name in self.names:
