@@ -58,6 +58,24 @@ class Budget:
         return ", ".join(limits) or "no budget"
 
 
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How each candidate is measured: the same for all of them, so that their rows compare.
+
+    folds: the probe's cross-validation folds; seed: their shuffling and the probe's random state.
+    image_size: square crop side; None: each weights' own crop size.
+    batch_size/workers: the feature extraction's loader; rounds: the latency's timing rounds."""
+
+    folds: int
+    image_size: int | None
+    seed: int
+    batch_size: int
+    workers: int
+    device: torch.device
+    rounds: int
+    progress: bool
+
+
 @dataclass
 class SelectionResult:
     """rows: the measured candidates, best probe accuracy first (rank 1);
@@ -110,16 +128,15 @@ def select(data: str | Path, models: str | Iterable[str] = "efficientnet_lite*",
     labels = np.array([s.label for s in samples])
     is_val = np.arange(len(samples)) >= len(split.train)
     folds = usable_folds(labels, split.classes, folds)
-    target = resolve_device(device)
+    settings = MeasureSettings(folds=folds, image_size=image_size, seed=seed, batch_size=batch_size, workers=workers,
+                               device=resolve_device(device), rounds=rounds, progress=progress)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     rows = []
     try:
         for i, name in enumerate(candidates, 1):
-            rows.append(_measure(name, ImageDataset(samples, split.classes), labels, is_val, folds=folds,
-                                 image_size=image_size, seed=seed, batch_size=batch_size, workers=workers,
-                                 device=target, rounds=rounds, progress=progress,
+            rows.append(_measure(name, ImageDataset(samples, split.classes), labels, is_val, settings,
                                  desc=f"{i}/{len(candidates)} {name}"))
     finally:
         torch.set_num_threads(previous_threads)
@@ -159,21 +176,21 @@ def _preprocessing(base: Preprocessing, image_size: int | None) -> Preprocessing
     return Preprocessing(image_size, round(image_size / 0.875), base.interpolation, base.mean, base.std)
 
 
-def _measure(name: str, images: ImageDataset, labels: np.ndarray, is_val: np.ndarray, *, folds: int,
-             image_size: int | None, seed: int, batch_size: int, workers: int, device: torch.device, rounds: int,
-             progress: bool, desc: str) -> dict:
+def _measure(name: str, images: ImageDataset, labels: np.ndarray, is_val: np.ndarray, settings: MeasureSettings, *,
+             desc: str) -> dict:
+    device = settings.device
     model = get_model(name, weights="DEFAULT")
     spec = model.pretrained_weights
-    pre = _preprocessing(spec.preprocessing, image_size)
+    pre = _preprocessing(spec.preprocessing, settings.image_size)
     model.reset_classifier(0)  # the head returns its pooled, pre-classifier features
     model.eval().to(device)
     start = time.perf_counter()
-    features = extract_features(model, images.with_transform(pre.transforms()), batch_size=batch_size,
-                                device=device, workers=workers, progress=progress, desc=desc)
+    features = extract_features(model, images.with_transform(pre.transforms()), batch_size=settings.batch_size,
+                                device=device, workers=settings.workers, progress=settings.progress, desc=desc)
     extract_s = time.perf_counter() - start
     notes: list[str] = []
-    mean, std = cross_validated_accuracy(features, labels, folds, seed, notes)
-    held = heldout_accuracy(features, labels, is_val, seed, notes)
+    mean, std = cross_validated_accuracy(features, labels, settings.folds, settings.seed, notes)
+    held = heldout_accuracy(features, labels, is_val, settings.seed, notes)
 
     n_classes = len(images.classes)
     model.reset_classifier(n_classes)  # timed and counted as deployed: with a classifier for these classes
@@ -183,11 +200,11 @@ def _measure(name: str, images: ImageDataset, labels: np.ndarray, is_val: np.nda
         with torch.inference_mode():
             return model(x)
 
-    latency_ms, iqr_ms = (1000 * v for v in median_iqr(timed_rounds({"model": infer}, rounds=rounds,
+    latency_ms, iqr_ms = (1000 * v for v in median_iqr(timed_rounds({"model": infer}, rounds=settings.rounds,
                                                                     device=device)["model"]))
     return {"name": name, "weights": spec.tag, "image_size": pre.crop_size, "feature_dim": int(features.shape[1]),
             "params": sum(p.numel() for p in model.parameters()), "latency_ms": latency_ms,
-            "latency_iqr_ms": iqr_ms, "probe_acc": mean, "probe_acc_std": std, "folds": folds,
+            "latency_iqr_ms": iqr_ms, "probe_acc": mean, "probe_acc_std": std, "folds": settings.folds,
             "heldout_acc": held, "extract_s": extract_s, "device": str(device), "threads": torch.get_num_threads(),
             "note": "; ".join(dict.fromkeys(notes))}
 

@@ -11,12 +11,12 @@ interrupted.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
@@ -33,7 +33,10 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from .evaluate import evaluate_model
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
-from .plots import plot_confusion_matrix, plot_curves
+from .records import RUN_FILES, BestEpoch, clear_previous_run, write_metrics, write_report
+
+if TYPE_CHECKING:
+    from torch.optim.swa_utils import AveragedModel
 
 
 @dataclass
@@ -110,11 +113,6 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
-# What a run writes in its --out folder; one of them there means a run is there.
-RUN_FILES = ("best.safetensors", "best.json", "last.safetensors", "last.json", "last.state.pt", "metrics.json",
-             "curves.png", "confusion_matrix.png", "val_report.json")
-
-
 def check_config(cfg: TrainConfig) -> None:
     """Settings that cannot train, refused in one line before any work."""
     for name in ("epochs", "batch_size", "grad_accum"):
@@ -129,13 +127,6 @@ def check_config(cfg: TrainConfig) -> None:
                          f"replace it, --resume {Path(cfg.out) / 'last.state.pt'} to continue it, or another --out")
 
 
-def _clear_previous_run(out: Path) -> None:
-    """--overwrite: the old run's files go first, so none of them (a better old
-    best.safetensors, its report) is mistaken for the new run's."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-
-
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the final metrics (also written to OUT/metrics.json),
     and "rank": under torchrun every process returns, only rank 0's is the run's."""
@@ -148,23 +139,40 @@ def train(cfg: TrainConfig) -> dict:
 
 
 @dataclass
-class BestEpoch:
-    """The best validation epoch so far. By accuracy, ties broken by lower
-    loss: on a small validation set accuracy ties often (20 images allow 21
-    values), and keeping the first of equals would keep, say, the linear-probe
-    epoch over the better fine-tuned ones. By loss, ties broken by higher accuracy."""
-    monitor: str = "acc"
-    acc: float = -1.0
-    loss: float = math.inf
-    epoch: int = 0
+class TrainingRun:
+    """The objects a training run builds once, before its first epoch, and that
+    every epoch uses and updates in place: the model, its optimizer, LR schedule,
+    gradient scaler and EMA, the batch mixer and the loss; with the run's settings
+    and process context."""
 
-    def is_improved_by(self, acc: float, loss: float) -> bool:
-        if self.monitor == "loss":
-            return loss < self.loss or (loss == self.loss and acc > self.acc)
-        return acc > self.acc or (acc == self.acc and loss < self.loss)
+    cfg: TrainConfig
+    ctx: DistContext
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    ema: AveragedModel | None  # None: --ema-decay 0
+    mixer: Callable | None  # mixup / cutmix; None: both off
+    criterion: nn.Module
+    steps_per_epoch: int  # optimizer steps an epoch makes; the cosine schedule ends at the last one
 
-    def state(self) -> dict:
-        return {"best_acc": self.acc, "best_loss": self.loss, "best_epoch": self.epoch}
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and saved: the EMA's when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def training_state(self) -> dict:
+        """What `restore` reads back: the weights, and where the optimizer, schedule and EMA stand."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None}
+
+    def restore(self, state: dict) -> None:
+        """Continue from a `training_state` saved at the end of an epoch."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
 
 
 def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
@@ -176,7 +184,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             warnings.simplefilter("ignore")
         split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
     if cfg.overwrite and not cfg.resume and ctx.is_main:
-        _clear_previous_run(out)
+        clear_previous_run(out)
     classes = split.classes
     pre = _preprocessing(cfg)
     train_set = split.train.with_transform(
@@ -196,22 +204,21 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     steps_per_epoch = max(1, len(_train_loader(train_set, cfg, ctx, 0)) // cfg.grad_accum)
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    scheduler = cosine_with_warmup(optimizer, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch))
-    ema = _make_ema(model, cfg.ema_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda")
-    mixer = batch_mixer(len(classes), cfg.mixup, cfg.cutmix)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    run = TrainingRun(
+        cfg, ctx, model, optimizer,
+        scheduler=cosine_with_warmup(optimizer, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)),
+        ema=_make_ema(model, cfg.ema_decay),
+        scaler=torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda"),
+        mixer=batch_mixer(len(classes), cfg.mixup, cfg.cutmix),
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        steps_per_epoch=steps_per_epoch)
 
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
             "convzoo_version": __version__, "config": asdict(cfg), "split": _split_record(split, cfg)}
     history, start_epoch, stale = [], 0, 0
     best = BestEpoch(cfg.monitor)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
+        run.restore(state)
         history, stale = state["history"], state["stale"]
         best = BestEpoch(cfg.monitor, state["best_acc"], state.get("best_loss", math.inf), state.get("best_epoch", 0))
         start_epoch = state["epoch"] + 1
@@ -225,9 +232,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         model.freeze(frozen)  # 0: everything trainable
         wrapped = ctx.wrap(model)
         loader = _train_loader(train_set, cfg, ctx, epoch)
-        stats = _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, mixer, criterion,
-                                 cfg, ctx, epoch, steps_per_epoch, frozen)
-        eval_model = ema.module if ema is not None else model
+        stats = _train_one_epoch(run, wrapped, loader, epoch, frozen)
+        eval_model = run.eval_model
         val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
                              progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val") if ctx.is_main else None
         record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
@@ -241,14 +247,12 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             if improved:
                 best = BestEpoch(cfg.monitor, val["accuracy"], val["loss"], epoch + 1)
                 save_checkpoint(out, "best", eval_model, epoch_meta)
-                _write_report(out, val, classes)
+                write_report(out, val, classes)
             save_checkpoint(out, "last", eval_model, epoch_meta)
             save_training_state(out / "last.state.pt", {
-                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                "history": history, "stale": stale, **best.state(),
+                "epoch": epoch, **run.training_state(), "history": history, "stale": stale, **best.state(),
             })
-            _write_metrics(out, history, best, n_stages)
+            write_metrics(out, history, best, n_stages)
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
                     f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} | lr {stats['lr']:.2e}"
                     f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
@@ -305,15 +309,20 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, mixer, criterion,
-                     cfg, ctx, epoch, steps_per_epoch, frozen) -> dict:
+def _train_one_epoch(run: TrainingRun, wrapped: nn.Module, loader: DataLoader, epoch: int, frozen: int) -> dict:
+    """One pass over `loader`, at most `run.steps_per_epoch` optimizer steps.
+
+    wrapped: `run.model` as this epoch's processes run it (DistributedDataParallel
+        under torchrun), rebuilt each epoch since freezing changes what trains.
+    frozen: the stages frozen this epoch, shown on the progress bar."""
     from tqdm.auto import tqdm
 
+    cfg, ctx, model, optimizer = run.cfg, run.ctx, run.model, run.optimizer
     model.train()
     total_loss, correct, seen, step = 0.0, 0, 0, 0
     lr_used = optimizer.param_groups[0]["lr"]  # the head's LR (layer decay scales the others down)
     start = time.perf_counter()
-    bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}"
+    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}"
                + (f" ({frozen} stages frozen)" if frozen else ""), disable=not (cfg.progress and ctx.is_main),
                leave=False, dynamic_ncols=True)
     optimizer.zero_grad(set_to_none=True)
@@ -322,19 +331,19 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         target = y
-        if mixer is not None:
-            x, target = mixer(x, y)
+        if run.mixer is not None:
+            x, target = run.mixer(x, y)
         with _autocast(cfg, ctx.device):
-            loss, logits = loss_and_logits(wrapped(x), target, criterion, model.aux_loss_weight)
-        scaler.scale(loss / cfg.grad_accum).backward()
+            loss, logits = loss_and_logits(wrapped(x), target, run.criterion, model.aux_loss_weight)
+        run.scaler.scale(loss / cfg.grad_accum).backward()
         if (i + 1) % cfg.grad_accum == 0:
             lr_used = optimizer.param_groups[0]["lr"]  # read before scheduler.step() sets the next step's
-            scaler.step(optimizer)
-            scaler.update()
+            run.scaler.step(optimizer)
+            run.scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
+            run.scheduler.step()
+            if run.ema is not None:
+                run.ema.update_parameters(model)
             step += 1
         total_loss += loss.item() * y.shape[0]
         correct += (logits.argmax(1) == y).sum().item()
@@ -344,27 +353,12 @@ def _train_one_epoch(wrapped, model, loader, optimizer, scheduler, scaler, ema, 
                         img_s=f"{seen * ctx.world_size / elapsed:.1f}", lr=f"{lr_used:.2e}")
         if (i + 1) % cfg.grad_accum == 0:
             bar.update(1)
-        if step >= steps_per_epoch:
+        if step >= run.steps_per_epoch:
             break
     bar.close()
     elapsed = time.perf_counter() - start
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
             "images_per_s": seen * ctx.world_size / elapsed, "lr": lr_used, "seconds": elapsed}
-
-
-def _write_metrics(out: Path, history: list, best: BestEpoch, n_stages: int) -> None:
-    from ...utils.atomic import write_text_atomic
-
-    summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor}
-    write_text_atomic(out / "metrics.json", json.dumps({**summary, "epochs": history}, indent=2))
-    plot_curves(history, out / "curves.png", best.epoch, n_stages)
-
-
-def _write_report(out: Path, val: dict, classes: list[str]) -> None:
-    from ...utils.atomic import write_text_atomic
-
-    write_text_atomic(out / "val_report.json", json.dumps({k: v for k, v in val.items() if k != "predictions"}, indent=2))
-    plot_confusion_matrix(val["confusion_matrix"], classes, out / "confusion_matrix.png")
 
 
 __all__ = ["DatasetError", "TrainConfig", "build_model", "train"]

@@ -60,6 +60,16 @@ class ExportReport:
                 f"at batch {', '.join(map(str, self.batch_sizes))}")
 
 
+@dataclass(frozen=True)
+class Verification:
+    """How the written file was checked: read back by `runtime`, run on seeded
+    random batches of `batch_sizes`, its logits compared with the eager model's."""
+
+    runtime: str
+    batch_sizes: list[int]
+    max_relative_difference: float  # max |file - eager| / max |eager| over those batches
+
+
 def export(model: nn.Module | str, format: str, path: str | Path | None = None, *, weights: str | None = "DEFAULT",
            image_size: int | None = None, dynamic_batch: bool = False, batch_size: int = 1,
            preprocessing: Preprocessing | None = None, classes: list[str] | None = None,
@@ -112,7 +122,8 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
         except Exception as exc:  # noqa: BLE001  each exporter raises its own kinds; all mean "cannot"
             raise ExportError(f"cannot export {name} to {fmt.name}: {_first_line(exc)}") from exc
         batches = [1, 3] if dynamic_batch else [batch_size]
-        difference = _verify(model, fmt, staged, batches, in_chans, size)
+        verification = _verify(model, fmt, staged, batches, in_chans, size)
+        difference = verification.max_relative_difference
         if not difference <= tolerance:
             raise ExportError(f"{fmt.name} export of {name} does not compute what the model does: max relative "
                               f"difference {difference:.2e} > {tolerance:g} (read back by {fmt.runtime}); "
@@ -121,7 +132,7 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
         shape = [batch, size, size, in_chans] if fmt.layout == "NHWC" else [batch, in_chans, size, size]
         # Every file the writer made (OpenVINO's .bin, ONNX's external weights), the main one last.
         written = sorted((f.name for f in folder.iterdir() if f.name != target.name), key=str) + [target.name]
-        meta = _sidecar(model, name, fmt, written, shape, preprocessing, classes, difference, batches)
+        meta = _sidecar(model, name, fmt, written, shape, preprocessing, classes, verification)
         sidecar = sidecar_path(target)
         (folder / sidecar.name).write_text(json.dumps(meta, indent=2))
         files = [target.with_name(name) for name in meta["files"]] + [sidecar]
@@ -139,8 +150,9 @@ def sidecar_path(target: Path) -> Path:
     return target.with_name(target.name + ".json")
 
 
-def _verify(model: nn.Module, fmt: Format, path: Path, batches: list[int], in_chans: int, size: int) -> float:
-    """max |file - eager| / max |eager| over seeded random batches of each size."""
+def _verify(model: nn.Module, fmt: Format, path: Path, batches: list[int], in_chans: int, size: int) -> Verification:
+    """Read the file back in its runtime and compare its logits with the eager model's on
+    seeded random batches of each size: the worst max |file - eager| / max |eager|."""
     try:
         run = fmt.load(path)
     except Exception as exc:  # noqa: BLE001
@@ -157,10 +169,12 @@ def _verify(model: nn.Module, fmt: Format, path: Path, batches: list[int], in_ch
         scale = expected.abs().max().item()
         difference = (got - expected).abs().max().item() / (scale or 1.0)
         worst = max(worst, difference) if math.isfinite(difference) else math.inf
-    return worst
+    return Verification(fmt.runtime, batches, worst)
 
 
-def _sidecar(model, name, fmt, files, shape, preprocessing, classes, difference, batches) -> dict:
+def _sidecar(model: nn.Module, name: str, fmt: Format, files: list[str], shape: list, preprocessing: Preprocessing,
+             classes: list[str] | None, verification: Verification) -> dict:
+    """The sidecar's content: what deploying the file needs without convzoo, and how it was verified."""
     spec = getattr(model, "pretrained_weights", None)
     num_classes = model.num_classes if hasattr(model, "num_classes") else None
     if classes is None:
@@ -181,7 +195,8 @@ def _sidecar(model, name, fmt, files, shape, preprocessing, classes, difference,
                                     f"center crop {preprocessing.crop_size} x {preprocessing.crop_size}",
                                     "scale to [0, 1]", "subtract mean, divide by std (per RGB channel)"]},
         "classes": list(classes),
-        "verification": {"runtime": fmt.runtime, "batch_sizes": batches, "max_relative_difference": difference},
+        "verification": {"runtime": verification.runtime, "batch_sizes": verification.batch_sizes,
+                         "max_relative_difference": verification.max_relative_difference},
     }
     if fmt.io_names:
         meta["input"]["name"], meta["output"]["name"] = "image", "logits"
