@@ -24,7 +24,7 @@ from .tasks.choose.bench import bench
 from .tasks.choose.compare import compare
 from .tasks.choose.select import select
 from .tasks.deploy.export import ExportError, ExportReport, export
-from .tasks.deploy.optimize import OptimizedModel, optimize
+from .tasks.deploy.optimize import OptimizedModel, RuntimeOptions, optimize
 from .tasks.predict.classifier import Classifier
 from .tasks.train.evaluate import evaluate_checkpoint
 from .tasks.train.loop import TrainConfig, train
@@ -41,6 +41,7 @@ __all__ = [
     "OptimizedModel",
     "Paper",
     "Preprocessing",
+    "RuntimeOptions",
     "SegTrainConfig",
     "StageInfo",
     "TrainConfig",

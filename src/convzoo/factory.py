@@ -47,13 +47,13 @@ def match_models(patterns: str | Iterable[str], *, pretrained: bool = False) -> 
     names: list[str] = []
     for pattern in patterns:
         matched = list_models(pattern, pretrained=pretrained)
-        if not matched and pretrained and list_models(pattern):
-            raise ValueError(f"no model with published weights matches {pattern!r}: "
-                             f"see `convzoo list --pretrained`")
         if not matched:
-            close = close_names(pattern)
+            # A misspelling gets close names; a real model without weights does not need them.
+            close = [] if list_models(pattern) else close_names(pattern)
             hint = f": did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"no model matches {pattern!r}{hint} (`convzoo list` shows every model)")
+            which = "model with published weights" if pretrained else "model"
+            listing = "`convzoo list --pretrained` shows them" if pretrained else "`convzoo list` shows every model"
+            raise ValueError(f"no {which} matches {pattern!r}{hint} ({listing})")
         names += [n for n in matched if n not in names]
     return names
 
@@ -115,6 +115,15 @@ def models_taking(option: str) -> str:
         taking = [name for name in names if takes_option(name, option)]
         listed += [f"{stem}*"] if len(taking) == len(names) > 1 else taking
     return ", ".join(listed)
+
+
+def chosen_weights(value: str | None, unset: str | None = "DEFAULT") -> str | None:
+    """A weights choice as people write it (command lines, configs) as `get_model` takes it:
+    unset (None) is `unset`, the best published weights by default; "none", in any case,
+    is no weights at all (random initialisation); anything else is a tag or a file."""
+    if value is None:
+        return unset
+    return None if value.lower() == "none" else value
 
 
 def get_model(

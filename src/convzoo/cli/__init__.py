@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from contextlib import contextmanager
@@ -39,13 +40,27 @@ EXAMPLES = {
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each option's default, and keeps the example's line as written."""
+    """Shows each option's default once, and keeps the example's line as written.
+
+    A default is shown only where it is a value: not for flags (True/False), not for
+    None (the help says what unset means), and not where the help already names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or isinstance(action.default, bool) or re.search(r"\bdefault\b|\bunset\b", text):
+            return text
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        """A bad option is one line, like every other convzoo error (argparse would print
+        the whole usage first), and exits 2."""
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """`convzoo export`: a model or a trained checkpoint as a deployable file, verified."""
 from __future__ import annotations
 
-from .predict import positive_float, positive_int
+from ..factory import chosen_weights
+from .options import Unset, add_options, positive_float
 
 
 def add_export_parser(sub) -> None:
@@ -15,20 +16,16 @@ def add_export_parser(sub) -> None:
                                    "holds the preprocessing, the class names and the input's layout, so the file "
                                    "can be deployed without convzoo.")
     p.add_argument("model", nargs="?", help="a registered model name (or use --checkpoint)")
-    p.add_argument("--checkpoint", help="a `convzoo train` checkpoint (.safetensors with its .json): its model, "
-                                        "class names and preprocessing")
-    p.add_argument("--weights", default=None,
-                   help="with a model name: weights tag, a weights file, or none for a random init "
-                        "(default: DEFAULT%(default).0s)")
+    add_options(p, "checkpoint", "weights")  # --weights goes with a model name, not with --checkpoint
     p.add_argument("--format", required=True, choices=list(FORMATS),
                    help="onnx (onnxruntime; extra [onnx]), exported-program (.pt2, torch.export), torchscript "
                         "(.pt, torch.jit), openvino (.xml + .bin; extra [openvino]), tflite (LiteRT; extra [tflite])")
     p.add_argument("--out", metavar="FILE", help="where to write (default: MODEL plus the format's suffix, here)")
-    p.add_argument("--image-size", type=positive_int, default=None,
-                   help="square input side (default: the weights' crop size%(default).0s)")
+    add_options(p, image_size=Unset("the weights' own crop size"))
     p.add_argument("--dynamic-batch", action="store_true",
-                   help="leave the batch size free (checked at batches 1 and 3); not for tflite")
-    p.add_argument("--batch-size", type=positive_int, default=1, help="the fixed batch size, without --dynamic-batch")
+                   help="leave the batch size free (checked at batches 1 and 3); without it, the file takes "
+                        "--batch-size images; not for tflite")
+    add_options(p, batch_size=1)  # the exported file's fixed batch size, without --dynamic-batch
     p.add_argument("--tolerance", type=positive_float, default=1e-3,
                    help="largest accepted max |file - eager| / max |eager|")
     p.set_defaults(run=_cmd_export)
@@ -54,9 +51,7 @@ def _cmd_export(args) -> int:
     else:
         from ..factory import get_model
 
-        weights = args.weights or "DEFAULT"
-        weights = None if weights.lower() == "none" else weights
-        model = get_model(args.model, weights=weights)
+        model = get_model(args.model, weights=chosen_weights(args.weights))
     report = export(model, args.format, args.out, image_size=args.image_size, dynamic_batch=args.dynamic_batch,
                     batch_size=args.batch_size, preprocessing=preprocessing, classes=classes,
                     tolerance=args.tolerance)

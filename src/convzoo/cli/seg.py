@@ -1,6 +1,9 @@
 """`convzoo seg-train`: train a segmentation model on a folder of images and masks."""
 from __future__ import annotations
 
+from ..factory import chosen_weights
+from .options import add_options
+
 
 def add_seg_train_parser(sub) -> None:
     from ..tasks.train.seg import SegTrainConfig
@@ -8,10 +11,11 @@ def add_seg_train_parser(sub) -> None:
     d = SegTrainConfig(data="")
     p = sub.add_parser("seg-train", help="train a segmentation model (UNet/FPN over any encoder) on images + masks",
                        description="Train a segmentation model; DATA holds images/NAME.png|jpg and masks/NAME.png "
-                                   "(each mask pixel its class index, 255 = don't care). Single process.")
+                                   "(each mask pixel its class index, 255 = don't care), both resized to --image-size "
+                                   "squares. Single process.")
     p.add_argument("data", help="ROOT with images/ and masks/ sub-folders")
     p.add_argument("--val-data", default=None, help="a second such folder to validate on (default: --val-fraction)")
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    add_options(p, val_fraction=d.val_fraction)
     p.add_argument("--encoder", default=d.encoder)
     p.add_argument("--decoder", default=d.decoder, choices=["unet", "fpn"])
     p.add_argument("--encoder-weights", default=d.encoder_weights,
@@ -23,19 +27,12 @@ def add_seg_train_parser(sub) -> None:
                    help="unet: one width per block, coarsest first (e.g. 256,128,64,32); fpn: one width (e.g. 128)")
     p.add_argument("--output-stride", type=int, choices=[8, 16, 32], default=d.output_stride,
                    help="8 or 16 dilate the encoder's last stages (families with output_stride)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--image-size", type=int, default=d.image_size, help="images and masks are resized to this square")
+    add_options(p, epochs=d.epochs, batch_size=d.batch_size, lr=d.lr, weight_decay=d.weight_decay,
+                image_size=d.image_size)
     p.add_argument("--freeze-encoder", action="store_true", help="train only the decoder and head")
-    p.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random horizontal flips")
-    p.add_argument("--seed", type=int, default=d.seed)
+    add_options(p, "no_hflip", seed=d.seed)
     p.add_argument("--out", default=d.out, help="output folder: best.safetensors + best.json, metrics.json")
-    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--workers", type=int, default=d.workers)
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    add_options(p, "overwrite", "no_progress", device=d.device, workers=d.workers)
     p.set_defaults(run=_cmd_seg_train)
 
 
@@ -55,8 +52,7 @@ def _cmd_seg_train(args) -> int:
 
     fields = set(SegTrainConfig.__dataclass_fields__)
     cfg = SegTrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    if str(cfg.encoder_weights).lower() == "none":
-        cfg.encoder_weights = None
+    cfg.encoder_weights = chosen_weights(args.encoder_weights)
     if cfg.decoder == "fpn" and cfg.decoder_channels is not None and len(cfg.decoder_channels) == 1:
         cfg.decoder_channels = cfg.decoder_channels[0]  # FPN's width is one int
     result = train_segmentation(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .predict import positive_float, positive_int
+from .options import RESULTS_FILE, Unset, add_options, positive_float, positive_int
 
 _SCALES = {"K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -32,30 +32,20 @@ def add_select_parser(sub) -> None:
                                    "pip install 'convzoo[select]'.")
     p.add_argument("data", help="ROOT/CLASS/*.png, ROOT/{train,val}/CLASS/*, or a CSV of path,label rows "
                                 "(what `convzoo train` reads)")
-    p.add_argument("--models", nargs="+", default=["efficientnet_lite*"], metavar="PATTERN",
-                   help="model names or fnmatch patterns; those without weights here are skipped, with the reason")
+    add_options(p, "models")  # those without weights here are skipped, with the reason
     g = p.add_argument_group("budget")
     g.add_argument("--max-latency-ms", type=positive_float, default=None,
-                   help="batch-1 latency on this machine, in ms%(default).0s")
-    g.add_argument("--max-params", type=param_count, default=None, metavar="N", help="e.g. 5M or 5000000%(default).0s")
-    g = p.add_argument_group("probe")
+                   help="batch-1 latency on this machine, in ms")
+    g.add_argument("--max-params", type=param_count, default=None, metavar="N", help="e.g. 5M or 5000000")
+    g = p.add_argument_group("probe", "--val-fraction and --seed draw the held-out split that `convzoo train` "
+                                      "would validate on")
     g.add_argument("--folds", type=positive_int, default=5, help="stratified cross-validation folds")
-    g.add_argument("--image-size", type=positive_int, default=None,
-                   help="square crop side; unset: each weights' own crop size%(default).0s")
-    g.add_argument("--val-fraction", type=float, default=0.2,
-                   help="held-out share for the held-out accuracy: the images `convzoo train` validates on")
-    g.add_argument("--seed", type=int, default=0, help="the held-out split's and the folds' shuffling")
-    g.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass")
-    g.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    add_options(g, "val_fraction", "seed", "batch_size", "workers", image_size=Unset("the weights' own crop size"))
     g = p.add_argument_group("timing")
-    g.add_argument("--rounds", type=positive_int, default=5, help="timed rounds after the warm-up")
-    g.add_argument("--threads", type=positive_int, default=None,
-                   help="torch CPU threads; unset: torch's own choice%(default).0s")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", metavar="FILE.csv|FILE.json", help="write the ranked rows there (atomically)")
-    p.add_argument("--plot", metavar="FILE.png", help="Pareto plot: probe accuracy against batch-1 latency")
-    p.add_argument("--json", action="store_true", help="the result as JSON instead of a table")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    add_options(g, "rounds", "threads", "device")
+    p.add_argument("--out", type=RESULTS_FILE, metavar="FILE.csv|FILE.json",
+                   help="write the ranked rows there (atomically)")
+    add_options(p, "plot", "json", "no_progress")  # the plot's accuracy is the probe's
     p.set_defaults(run=_cmd_select)
 
 
@@ -65,10 +55,6 @@ def _cmd_select(args) -> int:
     from ..tasks.choose.select import select
     from ..tasks.choose.select_output import format_selection, plot_selection, write_selection
 
-    if args.out and not args.out.lower().endswith((".csv", ".json")):
-        raise ValueError(f"--out {args.out}: name a .csv or a .json file")  # before the measuring, not after
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise ValueError(f"--plot {args.plot}: name a .png file")
     result = select(args.data, args.models, max_latency_ms=args.max_latency_ms, max_params=args.max_params,
                     folds=args.folds, image_size=args.image_size, val_fraction=args.val_fraction, seed=args.seed,
                     batch_size=args.batch_size, workers=args.workers, device=args.device, threads=args.threads,

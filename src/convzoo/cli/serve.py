@@ -1,23 +1,19 @@
 """`convzoo serve`: the web page and REST API on this machine (needs [serve])."""
 from __future__ import annotations
 
+from .options import add_options
+
 
 def add_serve_parser(sub) -> None:
-    from ..data.images import DEFAULT_MAX_PIXELS
-    from .predict import non_negative_int
-
     p = sub.add_parser("serve", help="a local web page and REST API: upload images, compare models (needs [serve])",
                        description="Serves / (the page), POST /v1/predict, GET /v1/models, GET /v1/chart and "
                                    "GET /healthz. Models are built on their first request and kept.")
-    p.add_argument("--models", nargs="+", default=["efficientnet_lite*"],
-                   help="fnmatch patterns of the models to serve (those with published weights)")
+    add_options(p, "models")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--bench", help="`convzoo bench --out` results (.csv/.json): the chart's latencies")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="the largest upload accepted")
-    p.add_argument("--max-pixels", type=non_negative_int, default=DEFAULT_MAX_PIXELS,
-                   help="the largest image accepted, in decoded pixels (0: no limit): decompression bombs")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
+    add_options(p, "max_pixels", "device")
     p.set_defaults(run=_cmd_serve)
 
 

@@ -2,6 +2,9 @@
 feature maps for an image, and the per-layer table, as files."""
 from __future__ import annotations
 
+from ..factory import chosen_weights
+from .options import add_options, positive_int
+
 
 def add_visualize_parser(sub) -> None:
     p = sub.add_parser("visualize", help="see inside a model: first-layer filters, feature maps per stage, layer table",
@@ -11,8 +14,9 @@ def add_visualize_parser(sub) -> None:
                                    "field). A model without published weights is drawn at random initialisation.")
     p.add_argument("name", help="model name")
     p.add_argument("--image", help="an image file: also write each stage's feature maps for it")
-    p.add_argument("--weights", default="DEFAULT", help="a weights tag or a checkpoint path")
-    p.add_argument("--top", type=int, default=8, help="feature maps shown per stage (the largest mean activations)")
+    add_options(p, "weights")
+    p.add_argument("--top", type=positive_int, default=8,
+                   help="feature maps shown per stage (the largest mean activations)")
     p.add_argument("--out", default=".", help="the folder to write into (created if missing)")
     p.set_defaults(run=_cmd_visualize)
 
@@ -20,6 +24,7 @@ def add_visualize_parser(sub) -> None:
 def _cmd_visualize(args) -> int:
     from ..tasks.anatomy.visualize import visualize
 
-    for path in visualize(args.name, image=args.image, weights=args.weights, out=args.out, top=args.top).values():
+    weights = chosen_weights(args.weights)
+    for path in visualize(args.name, image=args.image, weights=weights, out=args.out, top=args.top).values():
         print(path)
     return 0

@@ -47,7 +47,9 @@ def moved_to(old: str) -> str | None:
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Last on sys.meta_path, so it is asked only about paths that no file answers."""
+    """First on sys.meta_path: an old folder left behind by an in-place upgrade (tasks/export/
+    holding only __pycache__) would otherwise be imported as an empty namespace package.
+    It answers only for the old paths in MOVED, none of which is a module any more."""
 
     def find_spec(self, fullname, path=None, target=None):
         return importlib.util.spec_from_loader(fullname, self) if moved_to(fullname) else None
@@ -66,4 +68,4 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
-    sys.meta_path.append(_MovedModules())
+    sys.meta_path.insert(0, _MovedModules())

@@ -36,7 +36,7 @@ def count_macs(build: Callable[[], nn.Module], input_size: int | tuple[int, int]
 # Measuring every model takes ~30 s, too slow for `convzoo list`: the figures
 # are kept in a packaged table (registry.COMPLEXITY_TABLE) that the registry
 # reads, written by `python -m convzoo.tasks.anatomy.complexity` and checked against
-# fresh measurements by tests/test_complexity.py.
+# fresh measurements by tests/tasks/anatomy/test_complexity.py.
 
 
 def measured_sizes(name: str) -> list[int]:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ...factory import default_weights, get_model, match_models, model_info
 from ..anatomy.complexity import count_macs
-from ..deploy.optimize import optimize
+from ..deploy.optimize import RuntimeOptions, optimize
 from ..shared.device import resolve_device
 from ..shared.timing import median_iqr, ratio_median, timed_rounds
 from .memory import MemoryJob, peak_memory_mb
@@ -30,17 +30,17 @@ DEFAULT_BATCH_SIZES = (1, 32)
 
 
 def bench(patterns: str | Iterable[str], *, batch_sizes: Iterable[int] = DEFAULT_BATCH_SIZES,
-          image_size: int | None = None, runtime: str = "torch", precision: str | None = None,
-          threads: int | None = None, device: str = "auto", train: bool = False, rounds: int = 5,
-          warmup: int = 2, vs: str | None = None, memory: bool = True, progress: bool = True) -> list[dict]:
+          image_size: int | None = None, threads: int | None = None, device: str = "auto", train: bool = False,
+          rounds: int = 5, warmup: int = 2, vs: str | None = None, memory: bool = True, progress: bool = True,
+          runtime_options: RuntimeOptions | None = None, **runtime) -> list[dict]:
     """Measure every model matching `patterns`; one dict per model (see module doc).
 
     batch_sizes: latency is timed at the smallest (normally 1), throughput and
         memory at the largest.
     image_size: square input side; default: each model's DEFAULT weights'
         crop size (its own input size without weights).
-    runtime/precision: what runs inference (convzoo.optimize); training is
-        eager PyTorch fp32 whatever they are.
+    runtime_options, or its fields runtime= and precision= by name: what runs
+        inference (convzoo.optimize); training is eager PyTorch fp32 whatever they are.
     threads: torch CPU threads for the run (restored afterwards).
     vs: "torchvision" or "timm": time that library's same-named model too.
     memory: measure peak memory (a forked process per model on the CPU).
@@ -52,7 +52,8 @@ def bench(patterns: str | Iterable[str], *, batch_sizes: Iterable[int] = DEFAULT
         raise ValueError(f"batch sizes must be positive integers, got {batch_sizes}")
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
-    if runtime == "auto" or precision == "int8":
+    options = RuntimeOptions.of(runtime_options, **runtime)
+    if options.needs_images:
         raise ValueError("bench times a runtime and precision named outright: 'auto' and int8 need calibration "
                          "images; use `convzoo predict --fast` to choose, then bench that runtime")
     names = match_models(patterns)
@@ -60,7 +61,7 @@ def bench(patterns: str | Iterable[str], *, batch_sizes: Iterable[int] = DEFAULT
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    settings = dict(batch_sizes=batch_sizes, image_size=image_size, runtime=runtime, precision=precision or "fp32",
+    settings = dict(batch_sizes=batch_sizes, image_size=image_size, runtime=options.runtime, precision=options.precision or "fp32",
                     threads=threads or torch.get_num_threads(), device=target, train=train, rounds=rounds,
                     warmup=warmup, vs=vs, memory=memory)
     rows = []

@@ -14,16 +14,19 @@ from typing import Iterable
 from ...data.sources import describe, load_input
 from ...factory import default_weights, match_models
 from ...weights.download import DownloadError
+from ..deploy.optimize import RuntimeOptions
 from ..predict.classifier import Classifier
 
 
-def compare(image, models: str | Iterable[str] = "efficientnet_lite*", *, topk: int = 5, runtime: str = "torch",
-            precision: str | None = None, device: str = "auto", repeats: int = 3,
-            progress: bool = False) -> list[dict]:
+def compare(image, models: str | Iterable[str] = "efficientnet_lite*", *, topk: int = 5, device: str = "auto",
+            repeats: int = 3, progress: bool = False, runtime_options: RuntimeOptions | None = None,
+            **runtime) -> list[dict]:
     """One dict per model with pretrained weights: name, weights tag, top-k
     labels and probabilities, time_ms. Models matching `models` (fnmatch
     patterns) that have no published weights, or whose weights are neither
-    here nor downloadable now (offline), are skipped with a warning."""
+    here nor downloadable now (offline), are skipped with a warning.
+    runtime_options, or its fields by name (runtime=, precision=, ...): what runs each model."""
+    options = RuntimeOptions.of(runtime_options, **runtime)
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     picture = load_input(image, describe(image, 0))
@@ -41,7 +44,7 @@ def compare(image, models: str | Iterable[str] = "efficientnet_lite*", *, topk: 
             warnings.warn(f"compare: skipping {name}: its weights are not here ({reason}); "
                           f"`convzoo download {name}` fetches them", stacklevel=2)
             continue
-        clf = Classifier(name, device=device, runtime=runtime, precision=precision, progress=progress)
+        clf = Classifier(name, device=device, runtime_options=options, progress=progress)
         clf.predict([picture], topk=topk)  # warm-up: allocator, primitive caches
         seconds = []
         for _ in range(repeats):

@@ -11,7 +11,7 @@ from ...data.images import DEFAULT_MAX_PIXELS, ImageError
 from ...data.preprocessing import Preprocessing, imagenet_categories
 from ...data.sources import DEFAULT_TIMEOUT, STDIN, describe, expand_sources, load_input
 from ...factory import default_preprocessing, get_model
-from ..deploy.optimize import OptimizedModel, optimize
+from ..deploy.optimize import OptimizedModel, RuntimeOptions, optimize
 from ..deploy.optimize.calibration import MAX_CALIBRATION_IMAGES
 from ..shared.device import resolve_device
 
@@ -63,49 +63,32 @@ class Classifier:
     >>> clf.predict(["photo.jpg"], topk=3)[0].labels
     """
 
-    def __init__(
-        self,
-        model_name: str = "efficientnet_lite0",
-        weights: str | None = "DEFAULT",
-        device: str = "auto",
-        batch_size: int = 32,
-        preprocessing: Preprocessing | None = None,
-        categories: Sequence[str] | None = None,
-        runtime: str = "torch",
-        precision: str | None = None,
-        fast: bool = False,
-        calibration=None,
-        progress: bool = True,
-        min_agreement: float = 0.99,
-    ):
-        """runtime/precision: what runs the model (tasks/optimize/): "torch"
-        (eager, fp32 unless asked), "onnxruntime", "openvino", or "auto".
-        fast=True is runtime="auto": the fastest runtime/precision on this
-        machine whose top-1 answers agree with fp32 eager on the calibration
-        images (>= 99%), measured once and cached.
-        calibration: the images int8 and "auto" check themselves on (a folder,
-        a list of images, or a preprocessed batch tensor); by default the
-        first images given to `predict` (up to 300, spread over them).
-        min_agreement: how often "auto"'s choice must give fp32's top-1."""
+    def __init__(self, model_name: str = "efficientnet_lite0", weights: str | None = "DEFAULT", device: str = "auto",
+                 batch_size: int = 32, preprocessing: Preprocessing | None = None,
+                 categories: Sequence[str] | None = None, *, progress: bool = True,
+                 runtime_options: RuntimeOptions | None = None, **runtime):
+        """runtime_options, or its fields by name (runtime=, precision=, fast=, calibration=,
+        min_agreement=; see RuntimeOptions): what runs the model (tasks/deploy/optimize/).
+        "torch" is eager, fp32 unless asked; fast=True is runtime="auto": the fastest
+        runtime/precision on this machine whose top-1 answers agree with fp32 eager on the
+        calibration images (>= 99%), measured once and cached. The calibration images
+        default to the first images given to `predict` (up to 300, spread over them)."""
         model = get_model(model_name, weights=weights)
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
-        self._setup(model, device, batch_size, preprocessing, categories, runtime, precision, fast, calibration,
-                    progress, min_agreement)
+        self._setup(model, device, batch_size, preprocessing, categories, RuntimeOptions.of(runtime_options, **runtime),
+                    progress)
         self.model_name = model_name
         # What results name as the weights: the resolved tag ("DEFAULT" -> IMAGENET1K_V2), a file, or none.
         self.weights_name = spec.tag if spec else (str(weights) if weights else "none")
 
-    def _setup(self, model, device, batch_size, preprocessing, categories, runtime="torch", precision=None,
-               fast=False, calibration=None, progress=True, min_agreement=0.99) -> None:
-        if fast:
-            if runtime not in ("torch", "auto"):
-                raise ValueError(f"fast=True chooses the runtime itself: drop runtime={runtime!r}, or drop fast=True")
-            runtime = "auto"
+    def _setup(self, model, device, batch_size, preprocessing, categories, options: RuntimeOptions,
+               progress: bool) -> None:
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
-        self.runtime, self.precision, self.progress = runtime, precision, progress
-        self.min_agreement = min_agreement
+        self.options, self.progress = options, progress
+        # What runs the model: as asked until prepare() has chosen, then what was chosen.
+        self.runtime, self.precision = options.chosen_runtime, options.precision
         self.optimized: OptimizedModel | None = None
         self.preprocessing = preprocessing
         self.transform = preprocessing.transforms()
@@ -117,18 +100,18 @@ class Classifier:
         self.batch_size = batch_size
         # Plain fp32 eager stays the model itself; anything else goes through optimize(),
         # at once, or on the first images predicted when it needs images and has none yet.
-        self._forward = self.model if (runtime, precision or "fp32") == ("torch", "fp32") else None
-        needs_images = runtime == "auto" or precision == "int8"
-        if self._forward is None and (calibration is not None or not needs_images):
-            self.prepare(calibration)
+        self._forward = self.model if options.is_plain else None
+        if self._forward is None and (options.calibration is not None or not options.needs_images):
+            self.prepare(options.calibration)
 
     def prepare(self, calibration=None) -> None:
         """Build what runs the model now (runtime "auto" and int8 otherwise wait
         for the first images predicted, to calibrate on them)."""
         images = None if calibration is None else self.calibration_images(calibration)
-        self.optimized = optimize(self.model, runtime=self.runtime, precision=self.precision, calibration=images,
-                                  input_size=self.preprocessing.crop_size, batch_size=self.batch_size,
-                                  progress=self.progress, min_agreement=self.min_agreement)
+        self.optimized = optimize(self.model, runtime=self.options.chosen_runtime, precision=self.options.precision,
+                                  calibration=images, input_size=self.preprocessing.crop_size,
+                                  batch_size=self.batch_size, progress=self.progress,
+                                  min_agreement=self.options.min_agreement)
         self._forward = self.optimized
         self.runtime, self.precision = self.optimized.runtime, self.optimized.precision
 
@@ -157,17 +140,17 @@ class Classifier:
         return torch.stack(tensors) if tensors else None
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, runtime: str = "torch",
-                        precision: str | None = None, fast: bool = False, calibration=None,
-                        progress: bool = True, min_agreement: float = 0.99) -> "Classifier":
+    def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, *, progress: bool = True,
+                        runtime_options: RuntimeOptions | None = None, **runtime) -> "Classifier":
         """A classifier from a `convzoo train` checkpoint: its model, class names
-        and preprocessing come from the checkpoint's JSON sidecar."""
+        and preprocessing come from the checkpoint's JSON sidecar. The runtime
+        options are the constructor's."""
         from ..shared.checkpoint import load_checkpoint, preprocessing_of
 
         model, meta = load_checkpoint(checkpoint)
         self = cls.__new__(cls)
-        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"], runtime, precision, fast,
-                    calibration, progress, min_agreement)
+        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"],
+                    RuntimeOptions.of(runtime_options, **runtime), progress)
         self.model_name = meta["model"]
         self.meta = meta
         self.weights_name = str(Path(checkpoint))

@@ -10,18 +10,20 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ...data.images import DEFAULT_MAX_PIXELS
 from ...data.sources import DEFAULT_TIMEOUT, STDIN, EncodedImage, describe, expand_sources, read_stdin
-from ..deploy.optimize import RuntimeChoiceWarning
+from ...factory import chosen_weights
+from ..deploy.optimize import RuntimeChoiceWarning, RuntimeOptions
 from ..shared.distributed import DistContext, init_distributed
 from . import output
 from .classifier import Classifier
@@ -44,11 +46,8 @@ class PredictOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     timeout: float = DEFAULT_TIMEOUT
     progress: bool = True
-    runtime: str = "torch"
-    precision: str | None = None  # None: fp32, or any with --fast
-    fast: bool = False
-    calibration: str | None = None  # a folder; None: the inputs themselves, when needed
-    min_agreement: float = 0.99
+    # calibration: a folder, or None for the inputs themselves, when the runtime needs images
+    runtime_options: RuntimeOptions = field(default_factory=RuntimeOptions)
 
 
 def run_predict(opts: PredictOptions) -> int:
@@ -94,17 +93,16 @@ def _is_convzoo_checkpoint(weights: str) -> bool:
 
 
 def _classifier(opts: PredictOptions, checkpoint: str | None, device: str, sources: list) -> Classifier:
-    needs_images = opts.fast or opts.runtime == "auto" or opts.precision == "int8"
-    runtime = dict(runtime=opts.runtime, precision=opts.precision, fast=opts.fast, progress=opts.progress,
-                   min_agreement=opts.min_agreement,
-                   calibration=opts.calibration or (sources if needs_images else None))
+    options = opts.runtime_options
+    if options.calibration is None and options.needs_images:
+        options = dataclasses.replace(options, calibration=sources)
+    runtime = dict(runtime_options=options, progress=opts.progress)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeChoiceWarning)  # its text is the note printed below
         if checkpoint:
             clf = Classifier.from_checkpoint(checkpoint, device=device, batch_size=opts.batch_size, **runtime)
         else:
-            weights = opts.weights or "DEFAULT"
-            clf = Classifier(opts.model or DEFAULT_MODEL, weights=None if weights.lower() == "none" else weights,
+            clf = Classifier(opts.model or DEFAULT_MODEL, weights=chosen_weights(opts.weights),
                              device=device, batch_size=opts.batch_size, **runtime)
     if clf.optimized is not None and clf.optimized.note:
         print(f"convzoo: runtime: {clf.optimized.note}", file=sys.stderr, flush=True)

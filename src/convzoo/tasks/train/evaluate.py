@@ -7,12 +7,15 @@ fraction), redrawn exactly as training drew it; `all_images` for every image.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+
+from ..deploy.optimize import RuntimeOptions
 
 
 @torch.inference_mode()
@@ -51,20 +54,22 @@ def evaluate_model(model, dataset, classes: list[str], batch_size: int = 64,
 
 
 def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "auto", workers: int = 0,
-                        progress: bool = True, all_images: bool = False, runtime: str = "torch",
-                        precision: str | None = None, fast: bool = False, calibration=None,
-                        min_agreement: float = 0.99) -> dict:
+                        progress: bool = True, all_images: bool = False, *,
+                        runtime_options: RuntimeOptions | None = None, **runtime) -> dict:
     """Metrics of a `convzoo train` checkpoint on a labelled folder or CSV
     (its class names and preprocessing come from the checkpoint): on DATA/val/
     if there is one, else on the held-out split recorded at training (so that a
     score is never taken on training images); with `all_images`, on every image.
-    `metrics["evaluated"]` says which. runtime/precision/fast/calibration: as
+    `metrics["evaluated"]` says which. runtime_options, or its fields by name: as
     for `Classifier` (the default calibration images are the evaluated ones);
     `metrics["runtime"]` says what ran the model."""
     from ..predict.classifier import Classifier
 
-    clf = Classifier.from_checkpoint(checkpoint, device=device, batch_size=batch_size, runtime=runtime,
-                                     precision=precision, fast=fast, progress=progress, min_agreement=min_agreement)
+    options = RuntimeOptions.of(runtime_options, **runtime)
+    calibration = options.calibration
+    # The calibration images are given to prepare() below, once the evaluated images are known.
+    clf = Classifier.from_checkpoint(checkpoint, device=device, batch_size=batch_size, progress=progress,
+                                     runtime_options=dataclasses.replace(options, calibration=None))
     dataset, evaluated = images_to_evaluate(data, clf.meta, all_images)
     dataset = dataset.with_transform(clf.transform)
     if not clf.ready:  # auto/int8: calibrate on the given images, else on the evaluated ones

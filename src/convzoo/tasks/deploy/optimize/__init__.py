@@ -27,10 +27,11 @@ from torch import nn
 
 from .auto import Measurement, choose, format_measurements
 from .calibration import calibration_tensor
+from .options import RuntimeOptions
 from .runners import PRECISIONS, RUNTIMES, Runner, build_runner
 
-__all__ = ["optimize", "OptimizedModel", "Measurement", "RuntimeChoiceWarning", "RUNTIMES", "PRECISIONS",
-           "format_measurements"]
+__all__ = ["optimize", "OptimizedModel", "Measurement", "RuntimeChoiceWarning", "RuntimeOptions", "RUNTIMES",
+           "PRECISIONS", "format_measurements"]
 
 
 class RuntimeChoiceWarning(UserWarning):
