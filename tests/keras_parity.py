@@ -5,7 +5,7 @@ Keras): max |keras - torch| <= 1e-4 * max |torch|, and the same number of
 trainable parameters.
 
 Keras runs on its torch backend here (no TensorFlow needed); `-m tf` runs the
-same checks on the TensorFlow backend (tests/test_keras_tf.py)."""
+same checks on the TensorFlow backend (tests/keras/test_keras_tf.py)."""
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")

@@ -6,13 +6,11 @@ layers | data > utils | version), and no two sibling modules import each
 other at any depth. Function-level imports count: a cycle hidden inside a
 function is still a cycle.
 """
-from pathlib import Path
-
 import pytest
 
-lint = pytest.importorskip("importlinter.cli", reason="import-linter is a test dependency: pip install -e '.[test]'")
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+lint = pytest.importorskip("importlinter.cli", reason="import-linter is a test dependency: pip install -e '.[test]'")
 
 
 def test_package_keeps_its_layers_and_has_no_cycles():

@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import EXAMPLES, ROOT
 
 
 def _readme_commands() -> list[str]:
@@ -34,18 +34,18 @@ def _make_users_files(folder: Path) -> None:
     import torchvision
     from PIL import Image
 
-    shutil.copytree(ROOT / "examples", folder / "examples")
+    shutil.copytree(EXAMPLES, folder / "examples")
     torch.save(torchvision.models.resnet50().state_dict(), folder / "resnet50-11ad3fa6.pth")
     rng = torch.Generator().manual_seed(0)
     for label, photo in (("coffee", "coffee.png"), ("cat", "chelsea.png")):
-        image = Image.open(ROOT / "examples" / photo).convert("RGB")
+        image = Image.open(EXAMPLES / photo).convert("RGB")
         (folder / "my_images" / label).mkdir(parents=True)
         for i in range(5):  # random 60% crops of the real photo
             w, h = image.size
             left, top = (int(torch.randint(0, int(0.4 * s), (1,), generator=rng)) for s in (w, h))
             image.crop((left, top, left + int(0.6 * w), top + int(0.6 * h))).save(
                 folder / "my_images" / label / f"{i}.png")
-    Image.open(ROOT / "examples" / "chelsea.png").convert("RGB").save(folder / "new.jpg")
+    Image.open(EXAMPLES / "chelsea.png").convert("RGB").save(folder / "new.jpg")
 
 
 def test_readme_python_snippets_run_as_written(tmp_path, monkeypatch):
