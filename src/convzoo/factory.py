@@ -85,11 +85,6 @@ def default_weights(name: str) -> Weights | None:
     return weights_of(name).get("DEFAULT")
 
 
-def default_acc1(name: str) -> float | None:
-    spec = default_weights(name)
-    return None if spec is None else spec.meta.get("acc1")
-
-
 def default_preprocessing(name: str) -> Preprocessing:
     """The preprocessing of `name`'s DEFAULT weights; for a model without
     published weights, the usual ImageNet recipe at its input size."""

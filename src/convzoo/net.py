@@ -286,3 +286,12 @@ class FeatureEncoder(nn.Module):
         finally:
             hook.remove()
         return [stem_out[0], *stage_maps]
+
+
+def input_channels(model: nn.Module) -> int:
+    """The input channels: a zoo model's first conv, else any model's first Conv2d, else RGB."""
+    first_conv = getattr(model, "first_conv", None)
+    if first_conv:
+        return model.get_parameter(first_conv).shape[1]
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return conv.in_channels if conv is not None else 3

@@ -68,11 +68,6 @@ def largest_class(pairs: Sequence[tuple[Path, Path]]) -> tuple[int, Path | None]
     return largest, where
 
 
-def count_classes(pairs: Sequence[tuple[Path, Path]]) -> int:
-    """1 + the largest class index in the masks (don't-care pixels aside)."""
-    return largest_class(pairs)[0] + 1
-
-
 class SegmentationFolder(Dataset):
     """(image tensor (3, S, S) normalised, mask tensor (S, S) int64) pairs.
 

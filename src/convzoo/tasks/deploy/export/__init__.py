@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from ....data.preprocessing import Preprocessing, imagenet_categories
+from ....net import input_channels
 from ....version import __version__
 from ...shared.extras import has_module, import_extra
-from ..optimize.runners import in_chans as input_channels
 from .formats import FORMATS, Format, get_format
 
 __all__ = ["export", "ExportReport", "ExportError", "FORMATS"]

@@ -28,12 +28,13 @@ from datetime import datetime, timezone
 import torch
 from torch import nn
 
+from ....net import input_channels
 from ....utils.atomic import write_text_atomic
 from ....utils.home import convzoo_home
 from ...shared.extras import EXTRA_OF_MODULE, has_module
 from ...shared.timing import timed_rounds
 from .calibration import MIN_AGREEMENT_IMAGES, batches
-from .runners import Runner, build_runner, in_chans
+from .runners import Runner, build_runner
 
 MIN_AGREEMENT = 0.99
 TIMED_ROUNDS = 3
@@ -185,7 +186,7 @@ def _timing_batch(model, calibration, size, batch_size) -> torch.Tensor:
     if calibration is not None:
         repeats = -(-batch_size // len(calibration))
         return calibration.repeat(repeats, 1, 1, 1)[:batch_size].contiguous()
-    return torch.randn(batch_size, in_chans(model), *size, generator=torch.Generator().manual_seed(0))
+    return torch.randn(batch_size, input_channels(model), *size, generator=torch.Generator().manual_seed(0))
 
 
 def _time_candidates(built: dict[str, Runner], measured: list[Measurement], x: torch.Tensor, progress: bool) -> None:

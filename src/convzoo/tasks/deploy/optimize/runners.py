@@ -6,6 +6,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ....net import input_channels
+
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
@@ -32,16 +34,7 @@ def build_runner(model: nn.Module, runtime: str, precision: str, *, size: tuple[
     if runtime == "onnxruntime":
         from .onnxrt import onnxruntime_runner
 
-        return onnxruntime_runner(model, precision, size, in_chans(model))
+        return onnxruntime_runner(model, precision, size, input_channels(model))
     from .openvino_rt import openvino_runner
 
-    return openvino_runner(model, precision, size, in_chans(model), calibration, progress)
-
-
-def in_chans(model: nn.Module) -> int:
-    """The input channels: a zoo model's first conv, else any model's first Conv2d, else RGB."""
-    first_conv = getattr(model, "first_conv", None)
-    if first_conv:
-        return model.get_parameter(first_conv).shape[1]
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return conv.in_channels if conv is not None else 3
+    return openvino_runner(model, precision, size, input_channels(model), calibration, progress)
