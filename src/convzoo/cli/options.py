@@ -177,7 +177,7 @@ def add_runtime_options(parser, *, named_outright: bool = False) -> None:
                                           "--fast: try only this one")))
     if not named_outright:
         actions.append(group.add_argument(
-            "--min-agreement", type=share, default=0.99, metavar="SHARE",
+            "--min-agreement", type=share, default=RuntimeOptions.min_agreement, metavar="SHARE",
             help="--fast keeps a runtime only if it gives fp32's top-1 class on this share of the calibration images"))
         actions.append(group.add_argument(
             "--calibration", metavar="DIR",

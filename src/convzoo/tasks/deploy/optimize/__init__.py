@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .auto import Measurement, choose, format_measurements
+from .auto import MIN_AGREEMENT, Measurement, choose, format_measurements
 from .calibration import calibration_tensor
 from .options import RuntimeOptions
 from .runners import PRECISIONS, RUNTIMES, Runner, build_runner
@@ -64,7 +64,7 @@ class OptimizedModel:
 
 def optimize(model: nn.Module, *, runtime: str = "torch", precision: str | None = None, calibration=None,
              compile: bool = False, input_size: int | tuple[int, int] | None = None, batch_size: int = 32,
-             progress: bool = True, cache: bool = True, min_agreement: float = 0.99) -> OptimizedModel:
+             progress: bool = True, cache: bool = True, min_agreement: float = MIN_AGREEMENT) -> OptimizedModel:
     """`model` (any convzoo model, put in eval mode; runtime "torch" also turns
     its weights to channels_last, in place) ready to run fast.
 
