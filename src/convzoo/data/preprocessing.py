@@ -12,6 +12,7 @@ from pathlib import Path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+TTA_MODES = ("flip", "crops")  # Preprocessing.tta_transforms
 _CLASSES_FILE = Path(__file__).with_name("imagenet_classes.txt")
 
 
@@ -67,6 +68,29 @@ class Preprocessing:
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(self.mean, self.std),
         ])
+
+    def tta_transforms(self, mode: str):
+        """Test-time augmentation: the evaluation transform giving several views
+        of each image, stacked [V, C, H, W], whose probabilities are averaged.
+
+        "flip": the centre crop and its mirror image (2 views);
+        "crops": the four corner crops and the centre crop of the resized image,
+        and their mirror images (10 views: AlexNet's test of 2012)."""
+        import torch
+        from torchvision.transforms import v2
+
+        if mode not in TTA_MODES:
+            raise ValueError(f"--tta {mode!r}: use one of {', '.join(TTA_MODES)}")
+        interpolation = v2.InterpolationMode(self.interpolation)
+        finish = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
+        resize = v2.Compose([v2.ToImage(), v2.Resize(self.resize_size, interpolation=interpolation, antialias=True)])
+        crops = v2.FiveCrop(self.crop_size) if mode == "crops" else (lambda image: [v2.CenterCrop(self.crop_size)(image)])
+
+        def views(image):
+            kept = crops(resize(image))
+            return torch.stack([finish(view) for crop in kept for view in (crop, v2.functional.horizontal_flip(crop))])
+
+        return views
 
     def to_dict(self) -> dict:
         return {"crop_size": self.crop_size, "resize_size": self.resize_size, "interpolation": self.interpolation,

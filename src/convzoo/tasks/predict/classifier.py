@@ -13,6 +13,7 @@ from ...data.sources import DEFAULT_TIMEOUT, STDIN, describe, expand_sources, lo
 from ...factory import default_preprocessing, get_model
 from ..deploy.optimize import OptimizedModel, RuntimeOptions, optimize
 from ..deploy.optimize.calibration import MAX_CALIBRATION_IMAGES
+from ..shared.decision import DecisionRule, NoThresholdError, check_positive, default_positive
 from ..shared.device import resolve_device
 
 
@@ -26,6 +27,8 @@ class Prediction:
     indices: list[int]
     probs: list[float]
     error: str | None = None
+    decision: str | None = None  # the class decided by the checkpoint's rule (threshold, else argmax)
+    probability: float | None = None  # the (calibrated) probability of the decision
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +68,7 @@ class Classifier:
 
     def __init__(self, model_name: str = "efficientnet_lite0", weights: str | None = "DEFAULT", device: str = "auto",
                  batch_size: int = 32, preprocessing: Preprocessing | None = None,
-                 categories: Sequence[str] | None = None, *, progress: bool = True,
+                 categories: Sequence[str] | None = None, *, progress: bool = True, tta: str | None = None,
                  runtime_options: RuntimeOptions | None = None, **runtime):
         """runtime_options, or its fields by name (runtime=, precision=, fast=, calibration=,
         min_agreement=; see RuntimeOptions): what runs the model (tasks/deploy/optimize/).
@@ -77,13 +80,13 @@ class Classifier:
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
         self._setup(model, device, batch_size, preprocessing, categories, RuntimeOptions.of(runtime_options, **runtime),
-                    progress)
+                    progress, tta)
         self.model_name = model_name
         # What results name as the weights: the resolved tag ("DEFAULT" -> IMAGENET1K_V2), a file, or none.
         self.weights_name = spec.tag if spec else (str(weights) if weights else "none")
 
     def _setup(self, model, device, batch_size, preprocessing, categories, options: RuntimeOptions,
-               progress: bool) -> None:
+               progress: bool, tta: str | None = None) -> None:
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.options, self.progress = options, progress
@@ -91,12 +94,18 @@ class Classifier:
         self.runtime, self.precision = options.chosen_runtime, options.precision
         self.optimized: OptimizedModel | None = None
         self.preprocessing = preprocessing
-        self.transform = preprocessing.transforms()
+        self.tta = tta
+        # One image -> [C, H, W]; with tta, -> [V, C, H, W] (its views, whose probabilities are averaged).
+        self.transform = preprocessing.tta_transforms(tta) if tta else preprocessing.transforms()
+        self._single_view = preprocessing.transforms()  # calibration images: one view each
+        self.temperature = 1.0
+        self.members: list[Classifier] = [self]  # an ensemble of checkpoints: from_checkpoint([...])
         n = self.model.num_classes
         self.categories = list(categories) if categories is not None else (
             list(imagenet_categories()) if n == 1000 else [str(i) for i in range(n)])
         if len(self.categories) != n:
             raise ValueError(f"{len(self.categories)} class names for a model with {n} classes")
+        self.rule = DecisionRule(tuple(self.categories))
         self.batch_size = batch_size
         # Plain fp32 eager stays the model itself; anything else goes through optimize(),
         # at once, or on the first images predicted when it needs images and has none yet.
@@ -114,6 +123,9 @@ class Classifier:
                                   min_agreement=self.options.min_agreement)
         self._forward = self.optimized
         self.runtime, self.precision = self.optimized.runtime, self.optimized.precision
+        for member in self.members[1:]:
+            if not member.ready:
+                member.prepare(images)
 
     def calibration_images(self, calibration, limit: int = MAX_CALIBRATION_IMAGES) -> torch.Tensor | None:
         """`calibration` (a folder, image files/URLs/arrays, or a ready batch
@@ -130,7 +142,7 @@ class Classifier:
             items = [item for item in calibration if not isinstance(item, str) or item != STDIN]
         if len(items) > limit:
             items = [items[round(k * (len(items) - 1) / (limit - 1))] for k in range(limit)]
-        decoded = _DecodedInputs(items, [describe(item, i) for i, item in enumerate(items)], self.transform,
+        decoded = _DecodedInputs(items, [describe(item, i) for i, item in enumerate(items)], self._single_view,
                                  DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT)
         from tqdm.auto import tqdm
 
@@ -141,19 +153,45 @@ class Classifier:
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, *, progress: bool = True,
+                        tta: str | None = None, threshold: str | float | None = None, positive: str | None = None,
                         runtime_options: RuntimeOptions | None = None, **runtime) -> "Classifier":
-        """A classifier from a `convzoo train` checkpoint: its model, class names
-        and preprocessing come from the checkpoint's JSON sidecar. The runtime
-        options are the constructor's."""
+        """A classifier from a `convzoo train` checkpoint: its model, class names,
+        preprocessing and decision rule (temperature, positive class, threshold:
+        `convzoo calibrate`) come from the checkpoint's JSON sidecar. The runtime
+        options are the constructor's.
+
+        A list of checkpoints is an ensemble (the folds of `train --folds`): the
+        same classes and preprocessing, each calibrated by its own temperature,
+        their probabilities averaged.
+        threshold: None, the saved rule if there is one, else the argmax; "auto",
+        the saved rule (an error naming `convzoo calibrate` without one); "none",
+        the argmax; a number, that threshold on the `positive` class's probability
+        (default: the saved positive, else the rarer class of a binary task)."""
         from ..shared.checkpoint import load_checkpoint, preprocessing_of
 
-        model, meta = load_checkpoint(checkpoint)
+        paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
+        if not paths:
+            raise ValueError("no checkpoint given")
+        options = RuntimeOptions.of(runtime_options, **runtime)
+        model, meta = load_checkpoint(paths[0])
         self = cls.__new__(cls)
-        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"],
-                    RuntimeOptions.of(runtime_options, **runtime), progress)
+        self._setup(model, device, batch_size, preprocessing_of(meta), meta["classes"], options, progress, tta)
         self.model_name = meta["model"]
         self.meta = meta
-        self.weights_name = str(Path(checkpoint))
+        self.weights_name = ",".join(str(Path(p)) for p in paths)
+        self.temperature = float((meta.get("decision") or {}).get("temperature", 1.0))
+        for path in paths[1:]:
+            member = cls.from_checkpoint(path, device, batch_size, progress=progress, tta=tta, runtime_options=options)
+            if member.categories != self.categories or member.preprocessing != self.preprocessing:
+                raise ValueError(f"{path} is not an ensemble member of {paths[0]}: its classes or preprocessing "
+                                 f"differ; ensemble only checkpoints trained on the same classes at the same size")
+            self.members.append(member)
+        self.rule = _rule_of(meta, self.categories, threshold, positive, ensemble=len(paths) > 1)
+        if tta == "flip" and meta.get("config", {}).get("hflip") is False:
+            import warnings
+
+            warnings.warn(f"{paths[0]} was trained without mirror images (--no-hflip): --tta flip shows it images "
+                          f"it never learned; --tta crops mirrors too, so prefer no --tta", stacklevel=2)
         return self
 
     def predict(self, images, topk: int = 5, errors: str = "raise", **options) -> list[Prediction]:
@@ -206,12 +244,60 @@ class Classifier:
         return self._forward
 
     @torch.inference_mode()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [B, C] of a batch made by `transform`: [B, C, H, W],
+        or [B, V, C, H, W] with tta (the views' probabilities averaged). Each
+        member's logits are divided by its temperature; an ensemble averages its
+        members' probabilities."""
+        x = x.to(self.device)
+        views = x.shape[1] if x.dim() == 5 else 1
+        flat = x.flatten(0, 1) if x.dim() == 5 else x
+        total = None
+        for member in self.members:
+            probs = (member.forward(flat).float() / member.temperature).softmax(dim=1)
+            probs = probs.view(x.shape[0], views, -1).mean(dim=1)
+            total = probs if total is None else total + probs
+        return total / len(self.members)
+
     def _run(self, batch, sources, topk, results) -> None:
-        x = torch.stack([t for _, t in batch]).to(self.device)
-        probs = self._forward(x).float().softmax(dim=1)
+        probs = self.probabilities(torch.stack([t for _, t in batch])).cpu()
+        decisions = self.rule.decide(probs)
         top_p, top_i = probs.topk(topk, dim=1)
-        for (i, _), p, idx in zip(batch, top_p.tolist(), top_i.tolist()):
-            results[i] = Prediction(sources[i], [self.categories[j] for j in idx], idx, p)
+        for (i, _), p, idx, row, decided in zip(batch, top_p.tolist(), top_i.tolist(), probs, decisions.tolist()):
+            results[i] = Prediction(sources[i], [self.categories[j] for j in idx], idx, p,
+                                    decision=self.categories[decided], probability=row[decided].item())
 
     def __call__(self, images: Iterable, topk: int = 5) -> list[Prediction]:
         return self.predict(images, topk)
+
+
+def _rule_of(meta: dict, classes: list[str], threshold, positive: str | None, ensemble: bool) -> DecisionRule:
+    """The decision rule a checkpoint is used with (see Classifier.from_checkpoint)."""
+    saved = DecisionRule.from_meta(meta)
+    positive = check_positive(positive, classes)
+    if threshold == "auto":
+        if saved.threshold is None:
+            raise NoThresholdError("--threshold auto: this checkpoint has no saved threshold; choose one with "
+                                   "`convzoo calibrate CHECKPOINT DATA --target-recall R`, or give --threshold P")
+        if ensemble:
+            raise ValueError("--threshold auto: a saved threshold was chosen for one checkpoint, not for an "
+                             "ensemble's averaged probabilities; give --threshold P")
+        if positive is not None and positive != saved.positive:
+            raise ValueError(f"--positive {positive}: the saved threshold is for {saved.positive}; "
+                             f"give --threshold P for another class")
+        return saved
+    if threshold == "none" or (threshold is None and (ensemble or saved.threshold is None)):
+        return DecisionRule(tuple(classes), positive or saved.positive, None, saved.temperature)
+    if threshold is None:
+        if positive is not None and positive != saved.positive:
+            raise ValueError(f"--positive {positive}: the saved threshold is for {saved.positive}; give --threshold "
+                             f"P for {positive}, or --threshold none for the most probable class")
+        return saved
+    value = float(threshold)
+    chosen = positive or saved.positive or default_positive(classes, meta.get("class_counts"))
+    if chosen is None:
+        raise ValueError(f"--threshold {value}: name the class it is for with --positive NAME "
+                         f"(the classes are {', '.join(classes)})")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"--threshold {value}: a probability threshold must be between 0 and 1 (or auto, none)")
+    return DecisionRule(tuple(classes), chosen, value, saved.temperature, {"given": True})
