@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import RESULTS_FILE, Unset, add_options, positive_float, positive_int
+from .options import RESULTS_FILE, Unset, add_options, positive_float
 
 _SCALES = {"K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -39,7 +39,7 @@ def add_select_parser(sub) -> None:
     g.add_argument("--max-params", type=param_count, default=None, metavar="N", help="e.g. 5M or 5000000")
     g = p.add_argument_group("probe", "--val-fraction and --seed draw the held-out split that `convzoo train` "
                                       "would validate on")
-    g.add_argument("--folds", type=positive_int, default=5, help="stratified cross-validation folds")
+    add_options(g, folds=5)
     add_options(g, "val_fraction", "seed", "batch_size", "workers", image_size=Unset("the weights' own crop size"))
     g = p.add_argument_group("timing")
     add_options(g, "rounds", "threads", "device")

@@ -1,12 +1,14 @@
-"""`convzoo train` and `convzoo eval`: fine-tune on your images, evaluate a checkpoint."""
+"""`convzoo train`: fine-tune on your images (`convzoo eval` is in cli/evaluate.py)."""
 from __future__ import annotations
 
 from ..factory import chosen_weights
-from .options import Unset, add_options, add_runtime_options, runtime_options
+from .options import Unset, add_options
 
 
 def add_train_parser(sub) -> None:
+    from ..tasks.train.balance import AUTO_BALANCE, AUTO_MONITOR, SKEW_RATIO
     from ..tasks.train.loop import TrainConfig
+    from ..tasks.train.metrics import ALIASES, METRICS
 
     d = TrainConfig(data="")
     p = sub.add_parser("train", help="fine-tune a model on your images (folder of class sub-folders, or a CSV)",
@@ -45,11 +47,20 @@ def add_train_parser(sub) -> None:
     g.add_argument("--amp", choices=["none", "bf16", "fp16"], default=d.amp, help="mixed precision")
     g.add_argument("--grad-accum", type=int, default=d.grad_accum)
     g.add_argument("--channels-last", action="store_true")
+    g = p.add_argument_group("imbalanced classes")
+    g.add_argument("--balance", choices=["none", "weights", "sampler", "auto"], default=d.balance,
+                   help=f"weights: class-weighted loss; sampler: class-balanced sampling; auto: {AUTO_BALANCE} when "
+                        f"the largest training class has {SKEW_RATIO:g}x the images of the smallest or more, "
+                        f"else none")
+    g.add_argument("--monitor", default=d.monitor, metavar="METRIC",
+                   help=f"what makes the best epoch (best.safetensors, --patience), on the validation images: "
+                        f"{', '.join(METRICS)} (or {', '.join(ALIASES)}); ties are broken by lower val loss. "
+                        f"auto: {AUTO_MONITOR} when the classes are skewed, else accuracy")
+    add_options(g, "positive")
+    # --folds K (0: off): one model per fold, into OUT/fold1 ... OUT/foldK; OUT/folds.json has mean and std.
+    add_options(g, folds=d.folds)
     g = p.add_argument_group("engine")
     g.add_argument("--patience", type=int, default=d.patience, help="early stopping after N epochs without improvement")
-    g.add_argument("--monitor", choices=["acc", "loss"], default=d.monitor,
-                   help="what makes the best epoch (best.safetensors, --patience): val accuracy, ties broken by "
-                        "lower val loss (default), or val loss")
     add_options(g, "no_progress", workers=d.workers, device=d.device)
     g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run (continues in OUT)")
     p.set_defaults(run=_cmd_train)
@@ -57,37 +68,22 @@ def add_train_parser(sub) -> None:
 
 def _cmd_train(args) -> int:
     import json
+    import sys
 
     from ..tasks.train.loop import TrainConfig, train
 
     fields = set(TrainConfig.__dataclass_fields__)
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     cfg.weights = chosen_weights(args.weights, unset=TrainConfig.weights)
+    if cfg.folds:
+        from ..tasks.train.folds import format_folds, train_folds
+
+        result = train_folds(cfg)
+        if result["rank"] == 0:  # the mean ± std lines with the log, the JSON summary on stdout
+            print("\n".join(format_folds(result)), file=sys.stderr)
+            print(json.dumps({k: v for k, v in result.items() if k not in ("per_fold", "rank")}))
+        return 0
     result = train(cfg)
     if result["rank"] == 0:  # under torchrun, one summary: rank 0's
         print(json.dumps({k: v for k, v in result.items() if k not in ("history", "rank")}))
     return 0
-
-
-def _cmd_eval(args) -> int:
-    import json
-
-    from ..tasks.train.evaluate import evaluate_checkpoint, format_report
-
-    metrics = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.device, args.workers,
-                                  progress=args.progress, all_images=args.all, runtime_options=runtime_options(args))
-    print(json.dumps(metrics) if args.json else format_report(metrics))
-    return 0
-
-
-def add_eval_parser(sub) -> None:
-    p = sub.add_parser("eval", help="evaluate a trained checkpoint on a labelled image folder or CSV",
-                       description="Scores images the model did not train on: DATA/val/ if there is one, else the "
-                                   "held-out split recorded in the checkpoint (the --seed and --val-fraction of "
-                                   "training); --all for every image. Lists the misclassified images.")
-    p.add_argument("data", help="folder of class sub-folders (or with val/), or a CSV of path,label rows")
-    p.add_argument("--all", action="store_true",
-                   help="every image of DATA (a separate test set; train/ and val/ both if it has them)")
-    add_options(p, "device", "workers", "json", "no_progress", required=("checkpoint",), batch_size=64)
-    add_runtime_options(p)
-    p.set_defaults(run=_cmd_eval)

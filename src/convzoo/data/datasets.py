@@ -54,6 +54,17 @@ class ImageDataset:
     def with_transform(self, transform: Callable | None) -> "ImageDataset":
         return ImageDataset(self.samples, self.classes, transform)
 
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class name, in class order (0 for a class with none here)."""
+        counts = dict.fromkeys(self.classes, 0)
+        for s in self.samples:
+            counts[self.classes[s.label]] += 1
+        return counts
+
 
 @dataclass
 class DatasetSplit:
@@ -70,6 +81,15 @@ class DatasetSplit:
         data from that of another, or changed, dataset."""
         return samples_digest(self.val.samples, self.base)
 
+    def record(self, val_fraction: float, seed: int, folds: int = 0, fold: int = 0) -> dict:
+        """Which images validated a run (the sidecar's "split"), for `convzoo eval` to
+        score the same held-out images, never the training ones: `held_out_split`
+        redraws them from it. The arguments are those this split was loaded with."""
+        if not self.held_out:
+            return {"held_out": False, "val_images": len(self.val)}
+        drawn = {"folds": folds, "fold": fold} if folds else {"val_fraction": val_fraction}
+        return {"held_out": True, **drawn, "seed": seed, "val_images": len(self.val), "val_digest": self.val_digest()}
+
 
 def samples_digest(samples: Sequence[Sample], base: Path | None) -> str:
     digest = hashlib.sha256()
@@ -79,7 +99,8 @@ def samples_digest(samples: Sequence[Sample], base: Path | None) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv_root: str | Path | None = None) -> DatasetSplit:
+def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv_root: str | Path | None = None,
+                 folds: int = 0, fold: int = 0) -> DatasetSplit:
     """Read a dataset from an image folder or a CSV file.
 
     Folder: ROOT/CLASS/*.png, or ROOT/train/CLASS/* + ROOT/val/CLASS/*. Without
@@ -87,6 +108,10 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     chosen by `seed` (the same seed gives the same split).
     CSV: rows of `path,label` (a header row is skipped); relative paths are
     resolved against `csv_root` (default: the CSV's folder).
+    folds: K >= 2 for stratified K-fold cross-validation over every image
+    (scikit-learn's StratifiedKFold, shuffled by `seed`): fold `fold` (0-based)
+    is validation, the other K - 1 train; `val_fraction` is then unused. A
+    folder with train/ and val/ is refused: its split is already fixed.
     """
     root = Path(root)
     if not root.exists():
@@ -95,14 +120,17 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     if root.is_file():
         base = Path(csv_root) if csv_root else root.parent
         samples, classes = _read_csv(root, base)
-        train, val = _stratified_split(samples, val_fraction, seed)
+        train, val = _split(samples, classes, val_fraction, seed, folds, fold)
     elif (root / "train").is_dir() and (root / "val").is_dir():
+        if folds:
+            raise DatasetError(f"--folds {folds}: {root} is already split into train/ and val/; for folds pass a "
+                               f"folder of class sub-folders or a CSV of path,label rows holding every image")
         train, classes = _read_folder(root / "train")
         val, _ = _read_folder(root / "val", classes)
         held_out = False
     else:
         samples, classes = _read_folder(root)
-        train, val = _stratified_split(samples, val_fraction, seed)
+        train, val = _split(samples, classes, val_fraction, seed, folds, fold)
     train, skipped_train = _drop_unreadable(train)
     val, skipped_val = _drop_unreadable(val)
     skipped = skipped_train + skipped_val
@@ -110,6 +138,28 @@ def load_dataset(root: str | Path, val_fraction: float = 0.2, seed: int = 0, csv
     if not train or not val:
         raise DatasetError(f"{root}: no readable images left for {'training' if not train else 'validation'}")
     return DatasetSplit(ImageDataset(train, classes), ImageDataset(val, classes), classes, skipped, held_out, base)
+
+
+def held_out_split(root: str | Path, record: dict) -> DatasetSplit:
+    """The split a training run drew from DATA, redrawn from the "split" record of
+    its checkpoint's sidecar, so that `convzoo eval` and `calibrate` score the
+    images that run validated on (and never those it trained on).
+
+    record: {"held_out": true, "val_fraction": f, "seed": s, ...} for a run's
+    held-out fraction, or {"held_out": true, "folds": K, "fold": k, "seed": s, ...}
+    for fold k (0-based) of `convzoo train --folds K`. A DatasetError when the
+    record holds no held-out split (the run validated on a val/ folder).
+
+    The caller compares `split.val_digest()` with the record's "val_digest" to
+    tell whether ROOT is still the data the run was trained on (same images,
+    same labels): if it is not, the redrawn split is some other set of images.
+    """
+    if not record.get("held_out"):
+        raise DatasetError(f"{root}: the checkpoint's run validated on a val/ folder, not on a split it drew from "
+                           f"the data, so there is no held-out split to redraw")
+    if record.get("folds"):
+        return load_dataset(root, seed=record["seed"], folds=record["folds"], fold=record["fold"])
+    return load_dataset(root, record["val_fraction"], record["seed"])
 
 
 def load_eval_dataset(root: str | Path, classes: Sequence[str], everything: bool = False) -> ImageDataset:
@@ -184,6 +234,39 @@ def _label_key(label: str):
     return (0, int(label), "") if label.isdigit() else (1, 0, label)
 
 
+def _split(samples: list[Sample], classes: list[str], val_fraction: float, seed: int, folds: int,
+           fold: int) -> tuple[list[Sample], list[Sample]]:
+    if folds:
+        return _fold_split(samples, classes, folds, fold, seed)
+    return _stratified_split(samples, val_fraction, seed)
+
+
+def check_folds(folds: int, fold: int = 0) -> None:
+    """--folds K and a fold index that can be split, else one line saying what can."""
+    if folds < 2:
+        raise DatasetError(f"--folds {folds}: use 2 or more (K stratified folds), or 0 for one held-out split")
+    if not 0 <= fold < folds:
+        raise DatasetError(f"fold {fold} is not one of the {folds} folds (0 to {folds - 1})")
+
+
+def _fold_split(samples: list[Sample], classes: list[str], folds: int, fold: int,
+                seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Fold `fold` of StratifiedKFold(folds, shuffle, seed) as validation, the rest as training, each in file order."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    check_folds(folds, fold)
+    labels = np.array([s.label for s in samples])
+    counts = np.bincount(labels, minlength=len(classes))
+    if counts.min() < folds:
+        rare = int(counts.argmin())
+        raise DatasetError(f"--folds {folds}: class {classes[rare]} has only {counts[rare]} images, and every fold's "
+                           f"validation needs one of each class: use --folds {max(2, counts[rare])} or fewer")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train_idx, val_idx = list(splitter.split(np.zeros(len(labels)), labels))[fold]
+    return [samples[i] for i in sorted(train_idx)], [samples[i] for i in sorted(val_idx)]
+
+
 def _stratified_split(samples: list[Sample], val_fraction: float, seed: int) -> tuple[list[Sample], list[Sample]]:
     if not 0 < val_fraction < 1:
         raise DatasetError(f"val_fraction must be between 0 and 1, not {val_fraction}")
@@ -222,5 +305,5 @@ def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
         warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=3)
 
 
-__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "load_dataset", "load_eval_dataset",
-           "samples_digest"]
+__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "check_folds", "held_out_split",
+           "load_dataset", "load_eval_dataset", "samples_digest"]

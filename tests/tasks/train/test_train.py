@@ -98,7 +98,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):
         assert torch.equal(va, vb), k
 
 
-def test_torchrun_two_processes(tiny, tmp_path):
+@pytest.mark.parametrize("balance", ["auto", "sampler"])
+def test_torchrun_two_processes(tiny, tmp_path, balance):
+    """auto: balanced classes, so the DistributedSampler's shuffling; sampler: each
+    process its share of one class-balanced draw (data/sampling.py)."""
     out = tmp_path / "ddp"
     data = tmp_path / "data"
     shutil.copytree(tiny, data)
@@ -106,10 +109,11 @@ def test_torchrun_two_processes(tiny, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", CONVZOO, "train", str(data),
                            "--model", "resnet18", "--weights", "none", "--epochs", "1", "--batch-size", "4",
-                           "--image-size", "32", "--out", str(out), "--no-progress"],
+                           "--image-size", "32", "--out", str(out), "--no-progress", "--balance", balance],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stderr
+    assert f"balancing: {'none' if balance == 'auto' else 'sampler'} (" in proc.stderr
     # One summary and one warning for the run, from rank 0, not one per process.
     assert len(proc.stdout.strip().splitlines()) == 1 and json.loads(proc.stdout)["epochs_run"] == 1
     assert proc.stderr.count("convzoo: warning: 1 unreadable images left out") == 1, proc.stderr[-3000:]

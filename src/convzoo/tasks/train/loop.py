@@ -8,13 +8,15 @@ Reproducibility: every epoch starts by seeding all RNGs from (seed, epoch), so
 an epoch's shuffling, augmentation and dropout do not depend on history, and a
 run resumed from an epoch's checkpoint ends at the same weights as one never
 interrupted.
+
+Skewed classes are trained for (balance.py: --balance, --monitor auto); balanced
+data trains as it always did. `--folds K` (folds.py) runs this loop once per fold.
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -22,18 +24,22 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from ...data.datasets import DatasetError, load_dataset
+from ...data.datasets import DatasetError, check_folds, load_dataset
 from ...data.preprocessing import Preprocessing
+from ...data.sampling import ClassBalancedSampler
 from ...data.transforms import batch_mixer, train_transforms
 from ...factory import default_preprocessing, get_model, get_weights
 from ...version import __version__
 from ...weights.loading import is_checkpoint_path
 from ..shared.checkpoint import load_training_state, save_checkpoint, save_training_state
+from ..shared.decision import check_positive, default_positive
 from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
+from . import balance as balancing
 from .evaluate import evaluate_model
+from .metrics import METRICS
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
-from .records import RUN_FILES, BestEpoch, clear_previous_run, write_metrics, write_report
+from .records import RUN_FILES, BestEpoch, clear_previous_run, monitored, write_metrics, write_report
 
 if TYPE_CHECKING:
     from torch.optim.swa_utils import AveragedModel
@@ -77,8 +83,13 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 | fp16
     grad_accum: int = 1
     channels_last: bool = False
-    patience: int = 0  # early stopping: epochs without improvement (0: off)
-    monitor: str = "acc"  # best epoch: acc (ties broken by lower val loss) | loss (ties by higher acc)
+    # imbalanced classes
+    balance: str = "auto"  # none | weights (class-weighted loss) | sampler (class-balanced draws) | auto (balance.py)
+    monitor: str = "auto"  # best epoch and --patience: any metric of metrics.METRICS (or alias); auto: balance.py
+    positive: str | None = None  # the class binary scores are about (default: the rarer of two)
+    folds: int = 0  # K >= 2: stratified K-fold cross-validation (folds.train_folds runs them; train() runs `fold`)
+    fold: int = 0  # with folds: the fold (0-based) validated on
+    patience: int = 0  # early stopping: epochs without improvement of the monitored metric (0: off)
     overwrite: bool = False  # replace a run already in `out` (else refused, so no run is lost by a typo)
     workers: int = 0
     device: str = "auto"
@@ -119,18 +130,28 @@ def check_config(cfg: TrainConfig) -> None:
         if getattr(cfg, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} {getattr(cfg, name)}: must be at least 1")
-    if cfg.monitor not in ("acc", "loss"):
-        raise ValueError(f"--monitor {cfg.monitor!r}: use acc (val accuracy, ties broken by val loss) or loss")
+    balancing.check_balance(cfg.balance)
+    balancing.check_monitor(cfg.monitor)
+    if cfg.folds:
+        check_folds(cfg.folds, cfg.fold)
+    if cfg.folds and cfg.resume:
+        raise ValueError("--folds with --resume: resume one fold on its own, with --resume OUT/foldN/last.state.pt "
+                         "--out OUT/foldN and without --folds (it trains on that fold's split again)")
     existing = [name for name in RUN_FILES if (Path(cfg.out) / name).exists()]
     if existing and not cfg.resume and not cfg.overwrite:
         raise ValueError(f"--out {cfg.out} already holds a run ({', '.join(existing[:3])}): pass --overwrite to "
                          f"replace it, --resume {Path(cfg.out) / 'last.state.pt'} to continue it, or another --out")
 
 
-def train(cfg: TrainConfig) -> dict:
+def train(cfg: TrainConfig, ctx: DistContext | None = None) -> dict:
     """Run training; returns the final metrics (also written to OUT/metrics.json),
-    and "rank": under torchrun every process returns, only rank 0's is the run's."""
+    and "rank": under torchrun every process returns, only rank 0's is the run's.
+    ctx: the processes to run in (folds.py trains every fold in one); default: join
+    torchrun's, or run alone, for this run only. With cfg.folds, trains fold cfg.fold
+    (folds.train_folds trains them all)."""
     check_config(cfg)
+    if ctx is not None:
+        return _train(cfg, ctx)
     ctx = init_distributed(cfg.device)
     try:
         return _train(cfg, ctx)
@@ -179,13 +200,20 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     out = Path(cfg.out)
     # Read (and vet) the resume state first: a refused file stops before any work.
     state = load_training_state(cfg.resume) if cfg.resume else None
+    if state is not None and (state.get("split") or {}).get("folds"):  # one fold of --folds K, on its own split
+        cfg = replace(cfg, folds=state["split"]["folds"], fold=state["split"]["fold"])
     with warnings.catch_warnings():
         if not ctx.is_main:  # every process reads the data; one is enough to warn about it
             warnings.simplefilter("ignore")
-        split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed)
+        split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
+    classes = split.classes
+    counts = split.train.class_counts()
+    positive = check_positive(cfg.positive, classes) or default_positive(classes, counts)
+    balance, why = balancing.resolve_balance(cfg.balance, counts)
+    balancing.check_counts(counts, balance)
+    monitor = balancing.resolve_monitor(cfg.monitor, counts, state)
     if cfg.overwrite and not cfg.resume and ctx.is_main:
         clear_previous_run(out)
-    classes = split.classes
     pre = _preprocessing(cfg)
     train_set = split.train.with_transform(
         train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0),
@@ -201,7 +229,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
     # Optimizer steps an epoch really makes (the loader drops a last partial batch;
     # a partial accumulation is not stepped), so the cosine schedule ends at the last step.
-    steps_per_epoch = max(1, len(_train_loader(train_set, cfg, ctx, 0)) // cfg.grad_accum)
+    steps_per_epoch = max(1, len(_train_loader(train_set, cfg, ctx, 0, balance)) // cfg.grad_accum)
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     run = TrainingRun(
@@ -210,67 +238,70 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         ema=_make_ema(model, cfg.ema_decay),
         scaler=torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda"),
         mixer=batch_mixer(len(classes), cfg.mixup, cfg.cutmix),
-        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        criterion=balancing.criterion(balance, counts, cfg.label_smoothing, ctx.device),
         steps_per_epoch=steps_per_epoch)
 
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
-            "convzoo_version": __version__, "config": asdict(cfg), "split": _split_record(split, cfg)}
+            "convzoo_version": __version__, "config": asdict(cfg), "split": split.record(cfg.val_fraction, cfg.seed, cfg.folds, cfg.fold),
+            "class_counts": counts, "balance": balance, "positive": positive}
     history, start_epoch, stale = [], 0, 0
-    best = BestEpoch(cfg.monitor)
+    best = BestEpoch(monitor)
     if state is not None:
         run.restore(state)
         history, stale = state["history"], state["stale"]
-        best = BestEpoch(cfg.monitor, state["best_acc"], state.get("best_loss", math.inf), state.get("best_epoch", 0))
+        best = BestEpoch.from_state(state, monitor)
         start_epoch = state["epoch"] + 1
         ctx.log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
 
-    ctx.log(f"{cfg.model}: {len(split.train)} train / {len(split.val)} val images, {len(classes)} classes, "
+    fold = f" (fold {cfg.fold + 1} of {cfg.folds}, into {out})" if cfg.folds else ""
+    ctx.log(f"{cfg.model}: {len(split.train)} train / {len(split.val)} val images{fold}, {len(classes)} classes, "
             f"{pre.crop_size}px, {ctx.world_size} process(es) on {ctx.device}")
+    ctx.log(balancing.describe(counts, balance, why) + f"; best epoch by val {monitor}")
+    undefined_said = False
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed * 1000 + epoch)
         frozen = frozen_stage_count(epoch, n_stages, base_frozen, cfg.probe_epochs, cfg.unfreeze_every)
         model.freeze(frozen)  # 0: everything trainable
         wrapped = ctx.wrap(model)
-        loader = _train_loader(train_set, cfg, ctx, epoch)
+        loader = _train_loader(train_set, cfg, ctx, epoch, balance)
         stats = _train_one_epoch(run, wrapped, loader, epoch, frozen)
         eval_model = run.eval_model
         val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
-                             progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val") if ctx.is_main else None
+                             progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val",
+                             positive=positive) if ctx.is_main else None
         record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
         if val is not None:
-            record.update(val_loss=val["loss"], val_acc=val["accuracy"])
+            record.update(val_loss=val["loss"], val_acc=val["accuracy"],
+                          **{f"val_{name}": val.get(name) for name in METRICS})
         history.append(record)
-        improved = ctx.broadcast_flag(val is not None and best.is_improved_by(val["accuracy"], val["loss"]))
+        improved = ctx.broadcast_flag(val is not None and best.is_improved_by(val))
         stale = 0 if improved else stale + 1
         if ctx.is_main:
+            if val.get(monitor) is None and not undefined_said:
+                why_undefined = (val.get("undefined") or {}).get(monitor, "undefined")
+                ctx.log(f"val {monitor} is {why_undefined}; epochs are ranked by val loss until it is defined")
+                undefined_said = True
             epoch_meta = dict(meta, epoch=epoch + 1, metrics=record)
             if improved:
-                best = BestEpoch(cfg.monitor, val["accuracy"], val["loss"], epoch + 1)
+                best = BestEpoch.of(monitor, val, epoch + 1)
                 save_checkpoint(out, "best", eval_model, epoch_meta)
                 write_report(out, val, classes)
             save_checkpoint(out, "last", eval_model, epoch_meta)
             save_training_state(out / "last.state.pt", {
                 "epoch": epoch, **run.training_state(), "history": history, "stale": stale, **best.state(),
+                "split": meta["split"],
             })
             write_metrics(out, history, best, n_stages)
             ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
-                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f} | lr {stats['lr']:.2e}"
-                    f" | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
+                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}{monitored(monitor, val)}"
+                    f" | lr {stats['lr']:.2e} | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
         if cfg.patience and ctx.broadcast_flag(stale >= cfg.patience):
             ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
             break
         ctx.barrier()
     return {"rank": ctx.rank, "best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
-            "epochs_run": len(history), "history": history, "out": str(out)}
-
-
-def _split_record(split, cfg: TrainConfig) -> dict:
-    """Which images validated this run, for `convzoo eval` to evaluate the same
-    held-out images (never the training ones) when given the same data."""
-    if not split.held_out:
-        return {"held_out": False, "val_images": len(split.val)}
-    return {"held_out": True, "val_fraction": cfg.val_fraction, "seed": cfg.seed, "val_images": len(split.val),
-            "val_digest": split.val_digest()}
+            "monitor": best.monitor, "best_value": best.value, "balance": balance, "epochs_run": len(history),
+            "history": history, "out": str(out)}
 
 
 def _make_ema(model: nn.Module, decay: float):
@@ -281,8 +312,13 @@ def _make_ema(model: nn.Module, decay: float):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def _train_loader(dataset, cfg: TrainConfig, ctx: DistContext, epoch: int) -> DataLoader:
-    if ctx.world_size > 1:
+def _train_loader(dataset, cfg: TrainConfig, ctx: DistContext, epoch: int, balance: str = "none") -> DataLoader:
+    """An epoch's batches, shuffled by (seed, epoch); with --balance sampler, drawn
+    class-balanced (with replacement) by the same seed, this process's share under torchrun."""
+    if balance == "sampler":
+        sampler = ClassBalancedSampler(dataset.labels, cfg.seed * 1000 + epoch, rank=ctx.rank,
+                                       world_size=ctx.world_size)
+    elif ctx.world_size > 1:
         sampler = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True)
         sampler.set_epoch(epoch)
     else:

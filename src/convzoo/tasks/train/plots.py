@@ -6,20 +6,24 @@ from pathlib import Path
 from ..shared.plots import pyplot
 
 
-def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None, n_stages: int | None = None) -> None:
+def plot_curves(history: list[dict], path: Path, best_epoch: int | None = None, n_stages: int | None = None,
+                monitor: str | None = None) -> None:
     from ...utils.atomic import atomic_path
 
     plt = pyplot()
-    fig = curves_figure(history, best_epoch, n_stages)
+    fig = curves_figure(history, best_epoch, n_stages, monitor)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
-def curves_figure(history: list[dict], best_epoch: int | None = None, n_stages: int | None = None):
+def curves_figure(history: list[dict], best_epoch: int | None = None, n_stages: int | None = None,
+                  monitor: str | None = None):
     """Loss and accuracy per epoch (train, val), on whole-epoch ticks, with the
     best epoch starred and each change of the frozen stages (end of the linear
-    probe, gradual unfreezing) marked between the epochs where it happened."""
+    probe, gradual unfreezing) marked between the epochs where it happened.
+    A `monitor`ed metric other than accuracy and loss (balanced accuracy, macro-F1, ...)
+    is drawn beside val accuracy, since it is what chose the best epoch."""
     from matplotlib.ticker import MaxNLocator
 
     plt = pyplot()
@@ -28,6 +32,10 @@ def curves_figure(history: list[dict], best_epoch: int | None = None, n_stages: 
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
         for split in ("train", "val"):
             ax.plot(epochs, [h.get(f"{split}_{metric}") for h in history], marker="o", label=split)
+        if metric == "acc" and monitor not in (None, "accuracy", "log_loss"):
+            values = [h.get(f"val_{monitor}") for h in history]
+            ax.plot(epochs, [float("nan") if v is None else v for v in values], marker="s", linestyle="--",
+                    label=f"val {monitor}")
         best = next((h for h in history if h["epoch"] == best_epoch), None)
         if best is not None and best.get(f"val_{metric}") is not None:
             ax.plot([best_epoch], [best[f"val_{metric}"]], marker="*", markersize=16, color="gold",
@@ -46,7 +54,9 @@ def curves_figure(history: list[dict], best_epoch: int | None = None, n_stages: 
     ax_loss.set(title="loss", xlabel="epoch")
     ax_loss.set_ylim(bottom=0)
     # Headroom above 1.0, so a curve at 100% is seen, not hidden in the frame.
-    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0, 1.05))
+    low = min([0.0] + [h.get(f"val_{monitor}") or 0.0 for h in history]) if monitor else 0.0  # MCC reaches -1
+    ax_acc.set(title="accuracy" if monitor in (None, "accuracy", "log_loss") else f"accuracy and {monitor}",
+               xlabel="epoch", ylim=(low, 1.05))
     fig.tight_layout()
     return fig
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...utils.atomic import write_text_atomic
+from .metrics import METRICS, metric_name
 from .plots import plot_confusion_matrix, plot_curves
 
 # What a run writes in its --out folder; one of them there means a run is there.
@@ -25,28 +26,83 @@ def clear_previous_run(out: Path) -> None:
 
 @dataclass
 class BestEpoch:
-    """The best validation epoch so far. By accuracy, ties broken by lower
-    loss: on a small validation set accuracy ties often (20 images allow 21
-    values), and keeping the first of equals would keep, say, the linear-probe
-    epoch over the better fine-tuned ones. By loss, ties broken by higher accuracy."""
-    monitor: str = "acc"
-    acc: float = -1.0
-    loss: float = math.inf
-    epoch: int = 0
+    """The best validation epoch so far, by the monitored metric (metrics.METRICS).
 
-    def is_improved_by(self, acc: float, loss: float) -> bool:
-        if self.monitor == "loss":
-            return loss < self.loss or (loss == self.loss and acc > self.acc)
-        return acc > self.acc or (acc == self.acc and loss < self.loss)
+    Ties are broken by lower val loss: on a small validation set accuracy ties
+    often (20 images allow 21 values), and keeping the first of equals would
+    keep, say, the linear-probe epoch over the better fine-tuned ones. By log
+    loss, ties are broken by higher balanced accuracy. An epoch where the
+    metric is undefined (an AUC on a split lacking a class) ranks below any
+    where it is defined, and among such epochs the tie-break decides, so a best
+    checkpoint is always kept."""
+    monitor: str = "accuracy"
+    value: float | None = None  # the monitored metric at the best epoch
+    loss: float = math.inf  # its val loss
+    acc: float = -1.0  # its val accuracy
+    balanced: float | None = None  # its val balanced accuracy (log loss's tie-break)
+    epoch: int = 0  # 0: none yet
+
+    def __post_init__(self):
+        self.monitor = metric_name(self.monitor)
+
+    @classmethod
+    def of(cls, monitor: str, val: dict, epoch: int) -> "BestEpoch":
+        """Epoch `epoch`, whose validation metrics are `val` (evaluate_model's)."""
+        return cls(monitor, val.get(metric_name(monitor)), val["loss"], val["accuracy"], val.get("balanced_accuracy"),
+                   epoch)
+
+    def _rank(self, value, loss, balanced) -> tuple:
+        defined = value is not None and not (isinstance(value, float) and math.isnan(value))
+        primary = (1, value if METRICS[self.monitor].higher_is_better else -value) if defined else (0, 0.0)
+        if self.monitor == "log_loss":
+            return primary + (balanced if balanced is not None else -math.inf,)
+        return primary + (-loss if loss is not None and not math.isnan(loss) else -math.inf,)
+
+    def is_improved_by(self, val: dict) -> bool:
+        """Whether an epoch with validation metrics `val` beats this one."""
+        if self.epoch == 0:
+            return True
+        new = self._rank(val.get(self.monitor), val["loss"], val.get("balanced_accuracy"))
+        return new > self._rank(self.value, self.loss, self.balanced)
 
     def state(self) -> dict:
-        return {"best_acc": self.acc, "best_loss": self.loss, "best_epoch": self.epoch}
+        """For the training state; best_acc and best_loss as runs before every metric could be monitored kept them."""
+        return {"best_acc": self.acc, "best_loss": self.loss, "best_epoch": self.epoch, "best_metric": self.monitor,
+                "best_value": self.value, "best_balanced_accuracy": self.balanced}
+
+    @classmethod
+    def from_state(cls, state: dict, monitor: str) -> "BestEpoch":
+        """The best epoch a resumed run had reached. A state from before --monitor
+        took every metric kept only the best epoch's accuracy and loss."""
+        monitor = metric_name(monitor)
+        saved = state.get("best_metric")
+        if saved is not None and saved != monitor:
+            raise ValueError(f"--monitor {monitor}: the run being resumed kept its best epoch by {saved}; resume it "
+                             f"with --monitor {saved} (or auto)")
+        acc, loss = state.get("best_acc", -1.0), state.get("best_loss", math.inf)
+        if saved is not None:
+            value, balanced = state.get("best_value"), state.get("best_balanced_accuracy")
+        else:
+            value, balanced = {"accuracy": acc, "log_loss": loss}.get(monitor), None
+        return cls(monitor, value, loss, acc, balanced, state.get("best_epoch", 0))
+
+
+def monitored(monitor: str, val: dict) -> str:
+    """The monitored metric for an epoch's log line, unless it is there already (acc, loss)."""
+    if monitor in ("accuracy", "log_loss"):
+        return ""
+    value = val.get(monitor)
+    return f" {monitor} {value:.4f}" if value is not None else f" {monitor} n/a"
 
 
 def write_metrics(out: Path, history: list, best: BestEpoch, n_stages: int) -> None:
-    summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor}
+    """metrics.json: the best epoch's validation metrics (best_val_<name> for each
+    of METRICS), the monitored metric, and every epoch's record; and curves.png."""
+    record = next((h for h in history if h["epoch"] == best.epoch), {})
+    summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor,
+               "best_value": best.value, **{f"best_val_{name}": record.get(f"val_{name}") for name in METRICS}}
     write_text_atomic(out / "metrics.json", json.dumps({**summary, "epochs": history}, indent=2))
-    plot_curves(history, out / "curves.png", best.epoch, n_stages)
+    plot_curves(history, out / "curves.png", best.epoch, n_stages, monitor=best.monitor)
 
 
 def write_report(out: Path, val: dict, classes: list[str]) -> None:
