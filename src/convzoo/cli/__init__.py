@@ -1,7 +1,7 @@
 """`convzoo` command line: a thin shell over the library.
 
-One module per group of commands (catalog: list/info; predict; train: train/eval;
-seg: seg-train; explain; serve; visualize;
+One module per group of commands (catalog: list/info; predict; train: train;
+evaluate: eval/calibrate; seg: seg-train; explain; serve; visualize;
 bench: bench/compare; select; export),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, explain, export, predict, seg, select, serve, train, visualize
+from . import bench, catalog, evaluate, explain, export, predict, seg, select, serve, train, visualize
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -25,6 +25,7 @@ EXAMPLES = {
     "train": "convzoo train my_images/ --model efficientnet_lite0 --epochs 5 --out runs/mine",
     "seg-train": "convzoo seg-train my_masks/ --encoder efficientnet_lite0 --decoder unet --epochs 5 --out runs/seg",
     "eval": "convzoo eval my_images/ --checkpoint runs/mine/best.safetensors",
+    "calibrate": "convzoo calibrate runs/mine/best.safetensors my_images/ --target-recall 0.95",
     "info": "convzoo info resnet50",
     "download": "convzoo download resnet50 IMAGENET1K_V2",
     "bench": "convzoo bench 'efficientnet_lite*' resnet18 mobilenet_v3_small --batch-sizes 1,32 --out results.csv "
@@ -71,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_list_parser(sub)
     predict.add_parser(sub)
     train.add_train_parser(sub)
-    train.add_eval_parser(sub)
+    evaluate.add_eval_parser(sub)
+    evaluate.add_calibrate_parser(sub)
     seg.add_seg_train_parser(sub)
     catalog.add_info_parser(sub)
     catalog.add_download_parser(sub)

@@ -44,6 +44,10 @@ def test_eval_without_val_folder_scores_the_held_out_images_only(tiny, run, caps
     assert report["evaluated"] == {"data": str(tiny), "images": "held-out", "seed": SEED, "val_fraction": FRACTION,
                                    "count": 6}
     assert sum(c["support"] for c in report["per_class"].values()) == 6
+    # Three classes and no --positive: the argmax, every metric, and no operating point of one class.
+    assert report["rule"]["text"] == "argmax" and report["optimistic"] is False
+    assert {"balanced_accuracy", "macro_f1", "mcc", "roc_auc", "pr_auc", "brier", "ece"} <= set(report)
+    assert "operating_point" not in report
     held_out = {str(s.path) for s in trained_on.val.samples}
     assert {m["path"] for m in report["misclassified"]} <= held_out
 

@@ -58,10 +58,51 @@ def test_text_confusion_matrix_labels_rows_true_and_columns_predicted():
     assert len(header) == len(cat) == len(other)
 
 
-def test_eval_report_shows_the_labelled_matrix():
-    report = {"accuracy": 0.9, "macro_f1": 0.9, "loss": 0.1, "classes": ["cat", "dog"],
+def _report(**extra) -> dict:
+    """A report as evaluate_checkpoint returns it, through JSON (as --json carries it)."""
+    report = {"accuracy": 0.875, "balanced_accuracy": 0.875, "macro_f1": 0.873, "mcc": 0.77, "roc_auc": 0.93,
+              "pr_auc": 0.91, "log_loss": 0.31, "loss": 0.31, "brier": 0.09, "ece": 0.04, "classes": ["cat", "dog"],
               "per_class": {c: {"precision": 1, "recall": 1, "f1": 1, "support": 1} for c in ("cat", "dog")},
-              "confusion_matrix": [[3, 1], [0, 4]], "misclassified": []}
-    text = format_report(json.loads(json.dumps(report)))
+              "confusion_matrix": [[3, 1], [0, 4]], "misclassified": [], "never_predicted": [],
+              "rule": {"text": "argmax"}, **extra}
+    return json.loads(json.dumps(report))
+
+
+def test_eval_report_shows_the_labelled_matrix():
+    text = format_report(_report())
     assert "confusion matrix (rows: true, columns: predicted)" in text
     assert "\ncat " in text and "\ndog " in text and "true \\ pred" in text
+
+
+def test_eval_report_leads_with_the_headline_metrics_and_the_rule():
+    text = format_report(_report(rule={"text": "dog when its probability >= 0.21 (chosen for recall 0.95), "
+                                               "temperature 1.37"}))
+    lines = text.splitlines()
+    assert lines[0] == "decision: dog when its probability >= 0.21 (chosen for recall 0.95), temperature 1.37"
+    assert lines[2].split("   ") == ["accuracy 0.8750", "balanced accuracy 0.8750", "macro-F1 0.8730", "MCC 0.7700",
+                                   "ROC-AUC 0.9300", "PR-AUC 0.9100"]
+    assert lines[3].startswith("threshold-free: log loss 0.3100   Brier 0.0900   ECE 0.0400")
+
+
+def test_eval_report_says_why_a_metric_is_undefined_and_what_is_never_predicted():
+    why = "undefined: the images hold no dog (every class is needed to rank one against the rest)"
+    text = format_report(_report(roc_auc=None, pr_auc=None, undefined={"roc_auc": why, "pr_auc": why},
+                                 never_predicted=["dog"]))
+    assert "ROC-AUC undefined   PR-AUC undefined" in text
+    assert "ROC-AUC, PR-AUC undefined: the images hold no dog (every class" in text
+    assert "never predicted: dog" in text
+
+
+def test_eval_report_stars_the_rules_row_of_the_threshold_table():
+    rows = [{"threshold": t, "precision": p, "recall": r, "fpr": f, "flagged": n, "missed": m}
+            for t, p, r, f, n, m in ((0.1, 0.5, 1.0, 0.5, 8, 0), (0.21, 0.8, 1.0, 0.1, 5, 0), (0.5, None, 0.0, 0.0, 0, 4))]
+    section = {"positive": "dog", "positives": 4, "rule": {**rows[1], "threshold": 0.21}, "table": rows}
+    text = format_report(_report(operating_point=section, plots={"roc": "run/roc_curve.png", "pr": "run/pr_curve.png"},
+                                 optimistic=True, optimistic_why="threshold chosen on the images it is scored on"))
+    table = text[text.index("operating point of dog"):].splitlines()
+    assert table[1].split() == ["threshold", "precision", "recall", "FPR", "flagged", "missed"]
+    assert table[3].split() == ["*", "0.2100", "0.800", "1.000", "0.100", "5", "0"]
+    assert table[2].split()[0] == "0.1000" and table[4].split()[:2] == ["0.5000", "-"]
+    assert "the rule (the row starred): precision 0.800, recall 1.000" in text
+    assert "OPTIMISTIC: threshold chosen on the images it is scored on" in text
+    assert text.endswith("curves: run/roc_curve.png  run/pr_curve.png")

@@ -82,6 +82,15 @@ def read_sidecar(checkpoint: str | Path) -> dict:
     return json.loads(sidecar.read_text())
 
 
+def update_sidecar(checkpoint: str | Path, changes: dict) -> dict:
+    """The checkpoint's sidecar with `changes` merged in, written back atomically:
+    a kill mid-write leaves the old sidecar whole, and the weights are not touched
+    (`convzoo calibrate` adds its "decision" this way). Returns the new sidecar."""
+    meta = {**read_sidecar(checkpoint), **changes}
+    write_text_atomic(Path(checkpoint).with_suffix(".json"), json.dumps(meta, indent=2))
+    return meta
+
+
 def load_checkpoint(checkpoint: str | Path) -> tuple[nn.Module, dict]:
     """Model (eval mode) and sidecar metadata of a `convzoo train` checkpoint."""
     meta = read_sidecar(checkpoint)
