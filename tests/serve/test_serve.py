@@ -55,6 +55,9 @@ def test_predict_two_models_equals_the_library(client):
         assert [t["label"] for t in result["topk"]] == expected.labels
         assert [t["probability"] for t in result["topk"]] == pytest.approx(expected.probs, abs=1e-5)
         assert result["topk"][0]["label"] in CATS and result["ms"] > 0
+        # The decision (issue 26): a pretrained model decides by the argmax, with its probability.
+        assert result["decision"] == expected.decision == result["topk"][0]["label"]
+        assert result["probability"] == pytest.approx(expected.probability, abs=1e-5)
         # The Grad-CAM overlay: a PNG of the photo's shape, for the card's top class.
         png = base64.b64decode(result["heatmap"].removeprefix("data:image/png;base64,"))
         overlay = Image.open(io.BytesIO(png))
@@ -68,6 +71,8 @@ def test_without_explain_no_heatmap_and_default_model(client):
     assert [r["model"] for r in body["results"]] == MODELS[:1]  # no models named: the first served one
     assert len(body["results"][0]["topk"]) == 3 and "heatmap" not in body["results"][0]
     assert body["results"][0]["topk"][0]["label"] == "espresso"
+    assert body["results"][0]["decision"] == "espresso"
+    assert body["results"][0]["probability"] == body["results"][0]["topk"][0]["probability"]
 
 
 def test_corrupt_and_truncated_images_are_400(client):

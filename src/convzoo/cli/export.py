@@ -13,8 +13,9 @@ def add_export_parser(sub) -> None:
                        description="Writes the file (atomically), reads it back in its own runtime and compares "
                                    "the logits with the eager model's (the max relative difference is printed; "
                                    "above --tolerance nothing is written). A JSON sidecar beside it (FILE.json) "
-                                   "holds the preprocessing, the class names and the input's layout, so the file "
-                                   "can be deployed without convzoo.")
+                                   "holds the preprocessing, the class names and the input's layout, and for a "
+                                   "checkpoint its decision rule (temperature and threshold: `convzoo calibrate`), "
+                                   "so the file can be deployed without convzoo.")
     p.add_argument("model", nargs="?", help="a registered model name (or use --checkpoint)")
     add_options(p, "checkpoint", "weights")  # --weights goes with a model name, not with --checkpoint
     p.add_argument("--format", required=True, choices=list(FORMATS),
@@ -36,14 +37,15 @@ def _cmd_export(args) -> int:
 
     if (args.model is None) == (args.checkpoint is None):
         raise ValueError("name a model (convzoo export resnet18 ...) or give --checkpoint PATH, not both")
-    preprocessing = classes = None
+    preprocessing = classes = decision = None
     if args.checkpoint and args.weights is not None:
         raise ValueError("--checkpoint brings its own model and weights: drop --weights")
     if args.checkpoint:
         from ..tasks.shared.checkpoint import load_checkpoint, preprocessing_of
+        from ..tasks.shared.decision import DecisionRule
 
         model, meta = load_checkpoint(args.checkpoint)
-        preprocessing, classes = preprocessing_of(meta), meta["classes"]
+        preprocessing, classes, decision = preprocessing_of(meta), meta["classes"], DecisionRule.from_meta(meta)
         if args.image_size not in (None, preprocessing.crop_size):
             raise ValueError(f"--image-size {args.image_size}: the checkpoint was trained at "
                              f"{preprocessing.crop_size}; its sidecar would not describe the file")
@@ -53,7 +55,7 @@ def _cmd_export(args) -> int:
 
         model = get_model(args.model, weights=chosen_weights(args.weights))
     report = export(model, args.format, args.out, image_size=args.image_size, dynamic_batch=args.dynamic_batch,
-                    batch_size=args.batch_size, preprocessing=preprocessing, classes=classes,
+                    batch_size=args.batch_size, preprocessing=preprocessing, classes=classes, decision=decision,
                     tolerance=args.tolerance)
     print(report.summary())
     return 0

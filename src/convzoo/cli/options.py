@@ -60,6 +60,24 @@ def share(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A target share such as a recall: more than 0, at most 1."""
+    value = _number(text, float)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: give a fraction in (0, 1], e.g. 0.95 for 95%")
+    return value
+
+
+def threshold(text: str) -> str | float:
+    """auto (the checkpoint's calibrated threshold), none (the argmax) or a probability."""
+    if text in ("auto", "none"):
+        return text
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability: give one between 0 and 1, auto or none")
+    return value
+
+
 def file_named(*suffixes: str):
     """An argparse type: a file name with one of `suffixes`, checked before any work is done
     (not after minutes of measuring)."""
@@ -103,6 +121,29 @@ SHARED = {
                             "checkpoint, or none for random weights (unset: DEFAULT, the best published ones)"),
     "checkpoint": _option("--checkpoint", help="a `convzoo train` checkpoint (.safetensors with its .json): its "
                                                "model, class names and preprocessing are used"),
+    # Repeated, not nargs="+": `predict --checkpoint best.safetensors photo.png` must keep the photo an input.
+    "checkpoints": _option("--checkpoint", action="append", metavar="CHECKPOINT",
+                           help="a `convzoo train` checkpoint (.safetensors with its .json: model, class names, "
+                                "preprocessing, decision rule); repeat it for an ensemble (e.g. the folds of "
+                                "train --folds), whose probabilities are averaged"),
+    "tta": _option("--tta", choices=["flip", "crops"], default=None,
+                   help="test-time augmentation, probabilities averaged over the views: flip (the image and its "
+                        "mirror) or crops (4 corners + centre, and their mirrors) (unset: none)"),
+    "threshold": _option("--threshold", type=threshold, default=None, metavar="auto|none|P",
+                         help="the decision: auto, the checkpoint's calibrated threshold (`convzoo calibrate`); "
+                              "none, the most probable class; P, the positive class when its probability >= P "
+                              "(unset: auto if the checkpoint has a threshold, else none)"),
+    "positive": _option("--positive", metavar="CLASS",
+                        help="the class that matters (a defect): thresholds and binary scores are about it "
+                             "(unset: the checkpoint's, else the rarer class of a binary task)"),
+    "target_recall": _option("--target-recall", type=fraction, metavar="R",
+                             help="choose the threshold that catches at least this share of the positive class"),
+    "target_precision": _option("--target-precision", type=fraction, metavar="P",
+                                help="choose the threshold at which at least this share of the flagged images "
+                                     "are positive"),
+    "folds": _option("--folds", type=non_negative_int, metavar="K",
+                     help="K stratified cross-validation folds of DATA: each fold is held out once, and the score "
+                          "is the mean ± std over the K"),
     "image_size": _option("--image-size", type=positive_int, help="square input side, in pixels"),
     "seed": _option("--seed", type=int, default=0, help="the random seed (data split, shuffling, initialisation)"),
     "val_fraction": _option("--val-fraction", type=float, default=0.2,

@@ -61,6 +61,15 @@ def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
                 models: Annotated[str, Form(description="model names, comma-separated")] = "",
                 topk: Annotated[int, Form(ge=1, le=MAX_TOPK)] = 5,
                 explain: Annotated[bool, Form(description="add a Grad-CAM overlay per model")] = False):
+        """Classify one image with each named model (default: the first served one).
+
+        The answer: `{"image": {"name", "width", "height"}, "results": [...]}`, one
+        result per model, in the order named: `{"model", "weights", "decision",
+        "probability", "topk": [{"index", "label", "probability"}, ...], "ms"}`, plus
+        `"heatmap"` (a PNG data URL) and `"heatmap_label"` with `explain`.
+        `decision` is the class the model's decision rule chose and `probability`
+        its probability (a pretrained ImageNet model decides by the argmax: its
+        top-1); `ms` is the preprocessing and forward pass of this image."""
         names = [n.strip() for n in models.split(",") if n.strip()] or pool.names[:1]
         try:
             for name in names:

@@ -34,13 +34,16 @@ class ModelResult:
     indices: list[int]
     probabilities: list[float]
     ms: float  # preprocessing + forward pass of this one image, measured here
+    decision: str | None = None  # the class the model's decision rule chose (a pretrained model: its top-1)
+    probability: float | None = None  # the decision's (calibrated) probability
     heatmap_png: bytes | None = None  # the Grad-CAM overlay, PNG-encoded
     heatmap_label: str | None = None
 
     def to_json(self) -> dict:
         top = [{"index": i, "label": label, "probability": p}
                for i, label, p in zip(self.indices, self.labels, self.probabilities)]
-        out = {"model": self.model, "weights": self.weights, "topk": top, "ms": round(self.ms, 2)}
+        out = {"model": self.model, "weights": self.weights, "decision": self.decision,
+               "probability": self.probability, "topk": top, "ms": round(self.ms, 2)}
         if self.heatmap_png is not None:
             out["heatmap"] = "data:image/png;base64," + base64.b64encode(self.heatmap_png).decode()
             out["heatmap_label"] = self.heatmap_label
@@ -107,7 +110,8 @@ class ModelPool:
                 prediction = clf.predict([picture], topk=topk)[0]
                 ms = 1000 * (time.perf_counter() - start)
                 self._timings.setdefault(name, []).append(ms)
-                result = ModelResult(name, clf.weights_name, prediction.labels, prediction.indices, prediction.probs, ms)
+                result = ModelResult(name, clf.weights_name, prediction.labels, prediction.indices,
+                                     prediction.probs, ms, prediction.decision, prediction.probability)
                 if explain:
                     result.heatmap_png, result.heatmap_label = self._overlay(clf, picture, prediction.indices[0])
                 results.append(result)

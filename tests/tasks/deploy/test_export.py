@@ -107,6 +107,48 @@ def test_cli_exports_a_checkpoint_with_its_classes_and_preprocessing(tmp_path, c
         torch.testing.assert_close(loaded(x), reference(x))
 
 
+def test_sidecar_carries_the_checkpoints_decision_rule_and_deciding_by_it_matches_convzoo(tmp_path, capsys):
+    """A calibrated checkpoint's rule (temperature, positive class, threshold) is in the
+    exported sidecar with how to apply it; applied to the file's logits, with numpy only,
+    it gives Classifier.from_checkpoint's decisions and probabilities (issue 26)."""
+    torch.manual_seed(0)
+    meta = {"model": "resnet18", "classes": ["good", "defect"], "preprocessing": Preprocessing(32, 37).to_dict(),
+            "decision": {"positive": "defect", "threshold": 0.5, "temperature": 1.7,
+                         "chosen_on": {"images": 40, "target": {"recall": 0.95}, "fingerprints": ["0" * 16] * 40}}}
+    checkpoint = save_checkpoint(tmp_path / "run", "best", get_model("resnet18", num_classes=2), meta)
+    photos = [Image.open(p).convert("RGB") for p in PHOTOS]
+    photos += [image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for image in photos]
+    photos += [image.crop((0, 0, 150, 150)) for image in photos]
+    # The threshold: halfway between the middle two calibrated defect probabilities (random weights, all near 0.5).
+    clf = cz.Classifier.from_checkpoint(checkpoint, threshold="none", progress=False)
+    batch = torch.stack([clf.transform(image) for image in photos])
+    defect = sorted(clf.probabilities(batch)[:, 1].tolist())
+    meta["decision"]["threshold"] = (defect[3] + defect[4]) / 2  # of 8
+    checkpoint.with_suffix(".json").write_text(json.dumps(meta))
+
+    out = tmp_path / "inspector.pt"
+    assert main(["export", "--checkpoint", str(checkpoint), "--format", "torchscript", "--out", str(out),
+                 "--dynamic-batch"]) == 0
+    rule = json.loads(sidecar_path(out).read_text())["decision"]
+    assert {k: rule[k] for k in ("positive", "threshold", "temperature")} == {
+        "positive": "defect", "threshold": meta["decision"]["threshold"], "temperature": 1.7}
+    assert "softmax(logits / temperature)" in rule["apply"] and "'defect' when its probability >= threshold" in \
+        rule["apply"]
+    assert rule["chosen_on"] == {"images": 40, "target": {"recall": 0.95}}  # the fingerprints stay home
+
+    with torch.no_grad():  # deployment code: the file's logits, the sidecar's rule, numpy
+        logits = torch.jit.load(str(out))(batch).numpy()
+    scaled = logits / rule["temperature"]
+    probs = np.exp(scaled - scaled.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    positive = ["good", "defect"].index(rule["positive"])
+    decided = np.where(probs[:, positive] >= rule["threshold"], positive, 1 - positive)
+    expected = cz.Classifier.from_checkpoint(checkpoint, progress=False).predict(photos)
+    assert [["good", "defect"][i] for i in decided] == [p.decision for p in expected]
+    assert sorted(p.decision for p in expected).count("defect") == 4  # the threshold splits the images
+    np.testing.assert_allclose(probs[np.arange(len(photos)), decided], [p.probability for p in expected], atol=1e-5)
+
+
 def test_cli_refuses_weights_beside_a_checkpoint(tmp_path, capsys):
     assert main(["export", "--checkpoint", str(tmp_path / "x.safetensors"), "--weights", "DEFAULT",
                  "--format", "onnx"]) == 2

@@ -1,11 +1,17 @@
 """Where `convzoo predict` results go: a table or JSON lines on stdout, or a
 results file (`--out FILE.csv | FILE.jsonl`) that is resumable and never torn.
 
-Every record names the model and weights that produced it, so a file read a
-month later still says what it is. The file is rewritten whole through a
-temporary file and a rename (utils.atomic) every few seconds and at the end:
-a killed run leaves the last complete version, and a rerun skips the inputs
-already classified there (failed ones are tried again).
+Every record names what produced it, so a file read a month later still says
+what it is: the model, the weights, the decision rule (`rule`: argmax, or a
+threshold on the positive class's calibrated probability) and the test-time
+augmentation (`tta`). Beside the top-k it carries the `decision` (the class the
+rule chose) and its calibrated `probability`. A rerun into the same file by
+another producer is refused: its answers would not be comparable.
+
+The file is rewritten whole through a temporary file and a rename
+(utils.atomic) every few seconds and at the end: a killed run leaves the last
+complete version, and a rerun skips the inputs already classified there
+(failed ones are tried again).
 
 Under torchrun each rank writes its own part file next to the output
 (`results.part-rank1.csv`); rank 0 folds them into the output after a barrier.
@@ -16,6 +22,7 @@ import csv
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -23,22 +30,59 @@ from ...utils.atomic import write_text_atomic
 from .classifier import Prediction
 
 FORMATS = (".csv", ".jsonl")
-_FIXED_COLUMNS = ["source", "model", "weights", "error"]
+ARGMAX = "argmax"  # the rule of every record written before rules were recorded
+_FIXED_COLUMNS = ["source", "model", "weights", "tta", "rule", "decision", "probability", "error"]
 
 
-def prediction_record(pred: Prediction, model: str, weights: str) -> dict:
-    return {"source": pred.source, "model": model, "weights": weights, "labels": pred.labels,
-            "indices": pred.indices, "probs": pred.probs, "error": pred.error}
+@dataclass(frozen=True)
+class Producer:
+    """What made a result: results of different producers are not mixed in one file."""
+
+    model: str
+    weights: str
+    rule: str = ARGMAX  # DecisionRule.describe() of the rule in force
+    tta: str | None = None
+
+    @classmethod
+    def of_record(cls, record: dict) -> Producer:
+        """A record's producer; a record from before rules and tta were recorded was argmax, no tta."""
+        return cls(record.get("model"), record.get("weights"), record.get("rule") or ARGMAX,
+                   record.get("tta") or None)
+
+    def __str__(self) -> str:
+        text = f"{self.model} (weights {self.weights})"
+        if self.rule != ARGMAX:
+            text += f" deciding by {self.rule}"
+        return text + (f" with --tta {self.tta}" if self.tta else "")
 
 
-def table_header(model: str, weights: str) -> str:
-    return f"# model {model}, weights {weights}"
+def prediction_record(pred: Prediction, producer: Producer) -> dict:
+    return {"source": pred.source, "model": producer.model, "weights": producer.weights, "tta": producer.tta,
+            "rule": producer.rule, "decision": pred.decision, "probability": pred.probability,
+            "labels": pred.labels, "indices": pred.indices, "probs": pred.probs, "error": pred.error}
 
 
-def format_table(pred: Prediction) -> str:
+def table_header(producer: Producer, show_rule: bool = False) -> str:
+    """`# model M, weights W`, and the rule when the table shows decisions, and the tta when there is one."""
+    header = f"# model {producer.model}, weights {producer.weights}"
+    if show_rule:
+        header += f"; rule: {producer.rule}"
+    return header + (f"; tta: {producer.tta}" if producer.tta else "")
+
+
+def decision_note(positive: str | None, threshold: float | None, calibrated: bool) -> str:
+    """What follows the p= of a table's decision line: whether p is calibrated, and the rule in short."""
+    rule = f"{positive} when its probability >= {threshold:.4g}" if threshold is not None else "the most probable class"
+    return f"{', calibrated' if calibrated else ''}; rule: {rule}"
+
+
+def format_table(pred: Prediction, decision_note: str | None = None) -> str:
+    """The top-k, and with `decision_note` (a checkpoint's rule: see decision_note) the decision."""
     lines = [pred.source]
     for rank, (label, idx, p) in enumerate(zip(pred.labels, pred.indices, pred.probs), 1):
         lines.append(f"  {rank}. {label:<32} {100 * p:6.2f}%  (class {idx})")
+    if decision_note is not None and pred.decision is not None:
+        lines.append(f"  decision: {pred.decision} (p={pred.probability:.2f}{decision_note})")
     return "\n".join(lines)
 
 
@@ -61,6 +105,7 @@ def part_paths(path: Path) -> list[Path]:
 # ---- reading and writing one file ---------------------------------------------------
 
 def read_records(path: Path) -> list[dict]:
+    """The records of a results file, those of older convzoo versions included (see _upgrade)."""
     if not path.is_file():
         return []
     text = path.read_text()
@@ -69,14 +114,27 @@ def read_records(path: Path) -> list[dict]:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise ValueError(f"{path}, line {n}, is not JSON: fix it, or delete the file to start over") from None
+                    records.append(_upgrade(json.loads(line)))
+                except (json.JSONDecodeError, TypeError):
+                    raise ValueError(f"{path}, line {n}, is not a JSON record: fix it, or delete the file to start "
+                                     f"over") from None
         return records
     try:
-        return [_from_csv_row(row) for row in csv.DictReader(io.StringIO(text))]
+        return [_upgrade(_from_csv_row(row)) for row in csv.DictReader(io.StringIO(text))]
     except (KeyError, ValueError, TypeError):
         raise ValueError(f"{path} is not a convzoo predict CSV: give another --out, or delete it to start over") from None
+
+
+def _upgrade(record: dict) -> dict:
+    """A record written before decisions were recorded was decided by the argmax
+    at temperature 1 without tta: its decision is its top-1."""
+    if "rule" not in record:
+        record = {**record, "rule": ARGMAX, "tta": None}
+        if "decision" not in record:
+            top = not record.get("error") and record.get("labels")
+            record["decision"] = record["labels"][0] if top else None
+            record["probability"] = record["probs"][0] if top else None
+    return record
 
 
 def write_records(path: Path, records: Iterable[dict]) -> None:
@@ -95,7 +153,9 @@ def write_records(path: Path, records: Iterable[dict]) -> None:
 
 
 def _to_csv_row(record: dict) -> dict:
-    row = {key: record[key] or "" for key in _FIXED_COLUMNS}
+    row = {key: "" if record[key] is None else record[key] for key in _FIXED_COLUMNS}
+    if record["probability"] is not None:
+        row["probability"] = repr(record["probability"])
     for i, (label, idx, p) in enumerate(zip(record["labels"], record["indices"], record["probs"]), 1):
         row.update({f"label_{i}": label, f"index_{i}": idx, f"prob_{i}": repr(p)})
     return row
@@ -109,25 +169,32 @@ def _from_csv_row(row: dict) -> dict:
         indices.append(int(row[f"index_{i}"]))
         probs.append(float(row[f"prob_{i}"]))
         i += 1
-    return {"source": row["source"], "model": row["model"], "weights": row["weights"], "labels": labels,
-            "indices": indices, "probs": probs, "error": row.get("error") or None}
+    record = {"source": row["source"], "model": row["model"], "weights": row["weights"], "labels": labels,
+              "indices": indices, "probs": probs, "error": row.get("error") or None}
+    if "rule" in row:  # written with decisions (older files: see _upgrade)
+        probability = row.get("probability")
+        record.update(tta=row.get("tta") or None, rule=row["rule"] or ARGMAX, decision=row.get("decision") or None,
+                      probability=float(probability) if probability else None)
+    return record
 
 
 # ---- a results file that grows as the run goes ----------------------------------------
 
-def _check_same_model(path: Path, records: list[dict], model: str, weights: str) -> None:
+def _check_same_producer(path: Path, records: list[dict], producer: Producer) -> None:
+    """One line refusing a file whose results another model, weights, rule or tta made."""
     for r in records:
-        if (r.get("model"), r.get("weights")) != (model, weights):
-            raise ValueError(f"{path} holds results of {r.get('model')} (weights {r.get('weights')}), this run uses "
-                             f"{model} (weights {weights}): give another --out, or delete {path.name} to start over")
+        theirs = Producer.of_record(r)
+        if theirs != producer:
+            raise ValueError(f"{path} holds results of {theirs}, this run uses {producer}: give another --out, "
+                             f"or delete {path.name} to start over")
 
 
-def completed_sources(path: Path, model: str, weights: str) -> set[str]:
+def completed_sources(path: Path, producer: Producer) -> set[str]:
     """Inputs classified (without error) in the output and in any part files."""
     done: set[str] = set()
     for file in [path, *part_paths(path)]:
         records = read_records(file)
-        _check_same_model(file, records, model, weights)
+        _check_same_producer(file, records, producer)
         done.update(r["source"] for r in records if not r.get("error"))
     return done
 
@@ -145,11 +212,11 @@ class ResultsFile:
     added; written whole and atomically at most every `flush_seconds`, and by
     `flush()` at the end."""
 
-    def __init__(self, path: Path, model: str, weights: str, flush_seconds: float = 5.0):
+    def __init__(self, path: Path, producer: Producer, flush_seconds: float = 5.0):
         self.path = path
         self.flush_seconds = flush_seconds
         existing = read_records(path)
-        _check_same_model(path, existing, model, weights)
+        _check_same_producer(path, existing, producer)
         self.records: dict[str, dict] = {}
         _merge(self.records, existing)
         self._dirty = False

@@ -5,7 +5,9 @@ runtime that deploys it (ONNX Runtime, torch.export.load, torch.jit.load,
 OpenVINO, LiteRT) and compares that runtime's logits with the eager model's on
 the same inputs. Only a file that agrees (max |a - b| <= tolerance * max |b|)
 is moved into place; a JSON sidecar beside it carries what a deployment needs
-without convzoo: the preprocessing, the class names, the input's layout.
+without convzoo: the preprocessing, the class names, the input's layout, and
+for a trained checkpoint its decision rule (temperature, positive class,
+threshold: `convzoo calibrate`), so that deployed code decides as convzoo does.
 
 Every file is written in a temporary folder next to the target and renamed
 into place at the end: a failed export, a failed check or a kill leaves no
@@ -28,6 +30,7 @@ from torch import nn
 from ....data.preprocessing import Preprocessing, imagenet_categories
 from ....net import input_channels
 from ....version import __version__
+from ...shared.decision import DecisionRule
 from ...shared.extras import has_module, import_extra
 from .formats import FORMATS, Format, get_format
 
@@ -73,7 +76,7 @@ class Verification:
 def export(model: nn.Module | str, format: str, path: str | Path | None = None, *, weights: str | None = "DEFAULT",
            image_size: int | None = None, dynamic_batch: bool = False, batch_size: int = 1,
            preprocessing: Preprocessing | None = None, classes: list[str] | None = None,
-           tolerance: float = 1e-3) -> ExportReport:
+           decision: DecisionRule | None = None, tolerance: float = 1e-3) -> ExportReport:
     """Write `model` in `format` ("onnx", "exported-program", "torchscript",
     "openvino", "tflite", "keras") to `path` (default: NAME + the format's suffix),
     verified against eager; returns the figures.
@@ -83,7 +86,10 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
     dynamic_batch: leave the batch dimension free (checked at batches 1 and 3);
     otherwise it is fixed at `batch_size`.
     preprocessing / classes: written to the sidecar; by default those of the
-    model's weights (ImageNet's 1000 names for a 1000-class model)."""
+    model's weights (ImageNet's 1000 names for a 1000-class model).
+    decision: a checkpoint's decision rule (DecisionRule.from_meta), written to
+    the sidecar with how to apply it to the file's logits; its classes must be
+    the sidecar's."""
     fmt = get_format(format)
     if isinstance(model, str):
         from ....factory import get_model
@@ -132,7 +138,7 @@ def export(model: nn.Module | str, format: str, path: str | Path | None = None, 
         shape = [batch, size, size, in_chans] if fmt.layout == "NHWC" else [batch, in_chans, size, size]
         # Every file the writer made (OpenVINO's .bin, ONNX's external weights), the main one last.
         written = sorted((f.name for f in folder.iterdir() if f.name != target.name), key=str) + [target.name]
-        meta = _sidecar(model, name, fmt, written, shape, preprocessing, classes, verification)
+        meta = _with_decision(_sidecar(model, name, fmt, written, shape, preprocessing, classes, verification), decision)
         sidecar = sidecar_path(target)
         (folder / sidecar.name).write_text(json.dumps(meta, indent=2))
         files = [target.with_name(name) for name in meta["files"]] + [sidecar]
@@ -201,6 +207,33 @@ def _sidecar(model: nn.Module, name: str, fmt: Format, files: list[str], shape: 
     if fmt.io_names:
         meta["input"]["name"], meta["output"]["name"] = "image", "logits"
     return meta
+
+
+def _with_decision(meta: dict, decision: DecisionRule | None) -> dict:
+    """The sidecar, with the checkpoint's decision rule when there is one."""
+    classes = meta["classes"]
+    if decision is not None:
+        if list(decision.classes) != list(classes):
+            raise ValueError(f"the decision rule is for the classes {', '.join(decision.classes)}, the model's are "
+                             f"{', '.join(classes)}: give the rule of the checkpoint exported")
+        meta["decision"] = _decision_entry(decision)
+        meta["output"]["values"] = "logits: softmax(logits / decision.temperature) gives class probabilities"
+    return meta
+
+
+def _decision_entry(rule: DecisionRule) -> dict:
+    """The sidecar's "decision": the rule as `convzoo calibrate` saved it, how to
+    apply it, and where it was chosen (less the images' fingerprints, which
+    serve only to refuse scoring a threshold on the images that chose it)."""
+    chosen_on = {k: v for k, v in rule.chosen_on.items() if k != "fingerprints"}
+    if rule.threshold is None:
+        apply = ("probabilities = softmax(logits / temperature); the decision is the most probable class "
+                 "(no threshold was chosen)")
+    else:
+        apply = (f"probabilities = softmax(logits / temperature); the decision is {rule.positive!r} when its "
+                 f"probability >= threshold, else the most probable of the other classes")
+    return {"positive": rule.positive, "threshold": rule.threshold, "temperature": rule.temperature,
+            "apply": apply, "rule": rule.describe(), "chosen_on": chosen_on}
 
 
 def _preprocessing_of(model: nn.Module, image_size: int | None) -> Preprocessing:
