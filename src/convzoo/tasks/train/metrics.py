@@ -165,13 +165,15 @@ def threshold_table(is_positive, scores, chosen: float | None = None,
     """Rows of `operating_point`: the thresholds that reach each of `recalls` on
     these images, the fixed grid 0.1 ... 0.9, and `chosen`; by threshold."""
     y = np.asarray(is_positive, dtype=bool)
-    thresholds = {round(t, 2) for t in np.arange(0.1, 0.95, 0.1)}
+    candidates = [round(t, 2) for t in np.arange(0.1, 0.95, 0.1)]
     if y.any():
-        for r in recalls:
-            thresholds.add(choose_threshold(y, scores, target_recall=r)["threshold"])
+        candidates += [choose_threshold(y, scores, target_recall=r)["threshold"] for r in recalls]
+    # One row per threshold as printed: a recall target's threshold can be the chosen one up to rounding
+    # (float32 probabilities at calibration, float64 here); the chosen value is kept exactly.
+    thresholds = {round(float(t), 4): float(t) for t in candidates}
     if chosen is not None:
-        thresholds.add(chosen)
-    return [operating_point(y, scores, t) for t in sorted(thresholds)]
+        thresholds[round(float(chosen), 4)] = float(chosen)
+    return [operating_point(y, scores, t) for t in sorted(thresholds.values())]
 
 
 def choose_threshold(is_positive, scores, target_recall: float | None = None,
