@@ -101,7 +101,7 @@ def test_resume_reads_a_state_from_before_the_new_keys(skewed, tmp_path):
     torch.save(state, out / "last.state.pt")
     result = train(_cfg(skewed, out, epochs=2, max_steps_per_epoch=1, resume=str(out / "last.state.pt")))
     # Runs before --monitor took every metric monitored accuracy; auto keeps doing so for them.
-    assert result["epochs_run"] == 2 and result["monitor"] == "accuracy" and result["balance"] == "weights"
+    assert result["epochs_run"] == 2 and result["monitor"] == "accuracy" and result["balance"] == balance.AUTO_BALANCE
     metrics = json.loads((out / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2] and "val_mcc" in metrics["epochs"][1]
 
