@@ -26,7 +26,10 @@ from .tasks.choose.select import select
 from .tasks.deploy.export import ExportError, ExportReport, export
 from .tasks.deploy.optimize import OptimizedModel, RuntimeOptions, optimize
 from .tasks.predict.classifier import Classifier
+from .tasks.shared.decision import DecisionRule
+from .tasks.train.calibrate import calibrate_checkpoint
 from .tasks.train.evaluate import evaluate_checkpoint
+from .tasks.train.folds import train_folds
 from .tasks.train.loop import TrainConfig, train
 from .tasks.train.seg import SegTrainConfig, load_seg_checkpoint, train_segmentation
 from .version import __version__
@@ -35,6 +38,7 @@ from .weights import Weights, WeightsMismatchError, load_weights, register_conve
 __all__ = [
     "Classifier",
     "ConvNet",
+    "DecisionRule",
     "ExportError",
     "ExportReport",
     "ModelInfo",
@@ -49,6 +53,7 @@ __all__ = [
     "WeightsMismatchError",
     "__version__",
     "bench",
+    "calibrate_checkpoint",
     "compare",
     "evaluate_checkpoint",
     "export",
@@ -65,5 +70,6 @@ __all__ = [
     "seg",
     "select",
     "train",
+    "train_folds",
     "train_segmentation",
 ]
