@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from .evaluate import collect_logits
 
 VALIDATION_ELSEWHERE = "for a separate validation set, lay it out as DATA/val/CLASS/ and pass that DATA"
 
@@ -91,16 +91,11 @@ def collect_view_logits(clf, dataset, batch_size: int = 64, workers: int = 0,
                         progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits [N, V, C] on the CPU, labels [N]) of a one-checkpoint Classifier on
     `dataset` (made with `clf.transform`): V views per image with tta, else 1."""
-    from tqdm.auto import tqdm
-
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    logits, labels = [], []
-    for x, y in tqdm(loader, desc="calibrate", disable=not progress, leave=False, dynamic_ncols=True):
+    def view_logits(x: torch.Tensor) -> torch.Tensor:
         views = x.shape[1] if x.dim() == 5 else 1
-        flat = x.flatten(0, 1) if x.dim() == 5 else x
-        logits.append(clf.forward(flat.to(clf.device)).float().cpu().view(x.shape[0], views, -1))
-        labels.append(y)
-    return torch.cat(logits), torch.cat(labels)
+        return clf.forward(x.flatten(0, 1) if x.dim() == 5 else x).view(x.shape[0], views, -1)
+
+    return collect_logits(view_logits, dataset, batch_size, clf.device, workers, progress, desc="calibrate")
 
 
 def view_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -73,14 +73,7 @@ def collect_probabilities(clf, dataset, batch_size: int = 64, workers: int = 0,
     """(probabilities [N, C] on the CPU, labels [N]) of a Classifier on `dataset`
     (made with `clf.transform`): calibrated, and averaged over the views (tta)
     and members (an ensemble), as `predict` computes them."""
-    from tqdm.auto import tqdm
-
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-    probs, labels = [], []
-    for x, y in tqdm(loader, desc="eval", disable=not progress, leave=False, dynamic_ncols=True):
-        probs.append(clf.probabilities(x).float().cpu())
-        labels.append(y)
-    return torch.cat(probs), torch.cat(labels)
+    return collect_logits(clf.probabilities, dataset, batch_size, clf.device, workers, progress, desc="eval")
 
 
 def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "auto", workers: int = 0,
