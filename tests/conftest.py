@@ -12,6 +12,24 @@ import pytest
 from paths import EXAMPLES
 
 
+def pytest_configure(config):
+    """Keep SIGCHLD at its default (ignored, never delivered) in the pytest process.
+
+    The first DataLoader with worker processes makes torch install a Python-level SIGCHLD
+    handler for the rest of the process, and Python installs every handler with SA_ONSTACK:
+    from then on each child that exits (a DataLoader worker, a torchrun or convzoo subprocess)
+    interrupts the main thread on faulthandler's alternate signal stack. On this project's CI
+    VMs (Firecracker, kernel 6.18, AMD Zen 4) that delivery failed now and then after ~85% of
+    the run: a core dump showed SIGSEGV with si_code SI_KERNEL (a signal frame the kernel could
+    not set up) at a harmless instruction in the main thread, right after a subprocess exited,
+    and faulthandler printed nothing because its own SIGSEGV handler uses the same stack.
+    Telling torch its handler is already set leaves SIGCHLD alone; torch still notices a dead
+    worker through its periodic status check (every 5 s)."""
+    from torch.utils.data._utils import signal_handling
+
+    signal_handling._SIGCHLD_handler_set = True
+
+
 @pytest.fixture
 def scratch_registries(monkeypatch):
     """Whatever a test registers (models, weights, converters) is gone after it."""
