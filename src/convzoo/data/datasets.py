@@ -75,6 +75,18 @@ class DatasetSplit:
     held_out: bool = False  # val drawn from the data by (val_fraction, seed), not a val/ folder
     base: Path | None = None  # what sample paths are recorded relative to (folder root, CSV's folder)
 
+    excluded: tuple[str, ...] = ()  # paths (relative to base) left out by `train --exclude-duplicates`
+
+    def without(self, paths) -> "DatasetSplit":
+        """This split less the images at `paths` (what `train --exclude-duplicates` drops),
+        remembered in `record()` so that `held_out_split` redraws the same val images."""
+        drop = {Path(p).resolve() for p in paths}
+        kept = [[s for s in part.samples if Path(s.path).resolve() not in drop] for part in (self.train, self.val)]
+        gone = sorted(_relative(s.path, self.base) for part in (self.train, self.val) for s in part.samples
+                      if Path(s.path).resolve() in drop)
+        return DatasetSplit(ImageDataset(kept[0], self.classes), ImageDataset(kept[1], self.classes), self.classes,
+                            self.skipped, self.held_out, self.base, tuple(sorted({*self.excluded, *gone})))
+
     def val_digest(self) -> str:
         """A fingerprint of which images are in val (relative paths and labels):
         `convzoo eval` recomputes it to tell the held-out split of the training
@@ -88,14 +100,19 @@ class DatasetSplit:
         if not self.held_out:
             return {"held_out": False, "val_images": len(self.val)}
         drawn = {"folds": folds, "fold": fold} if folds else {"val_fraction": val_fraction}
-        return {"held_out": True, **drawn, "seed": seed, "val_images": len(self.val), "val_digest": self.val_digest()}
+        excluded = {"excluded": list(self.excluded)} if self.excluded else {}
+        return {"held_out": True, **drawn, "seed": seed, "val_images": len(self.val), "val_digest": self.val_digest(),
+                **excluded}
+
+
+def _relative(path: Path, base: Path | None) -> str:
+    return Path(os.path.relpath(path, base) if base is not None else str(path)).as_posix()
 
 
 def samples_digest(samples: Sequence[Sample], base: Path | None) -> str:
     digest = hashlib.sha256()
     for s in samples:
-        path = os.path.relpath(s.path, base) if base is not None else str(s.path)
-        digest.update(f"{Path(path).as_posix()}\t{s.label}\n".encode())
+        digest.update(f"{_relative(s.path, base)}\t{s.label}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -158,8 +175,11 @@ def held_out_split(root: str | Path, record: dict) -> DatasetSplit:
         raise DatasetError(f"{root}: the checkpoint's run validated on a val/ folder, not on a split it drew from "
                            f"the data, so there is no held-out split to redraw")
     if record.get("folds"):
-        return load_dataset(root, seed=record["seed"], folds=record["folds"], fold=record["fold"])
-    return load_dataset(root, record["val_fraction"], record["seed"])
+        split = load_dataset(root, seed=record["seed"], folds=record["folds"], fold=record["fold"])
+    else:
+        split = load_dataset(root, record["val_fraction"], record["seed"])
+    excluded = record.get("excluded") or ()  # what the run left out with --exclude-duplicates
+    return split.without(split.base / rel for rel in excluded) if excluded and split.base is not None else split
 
 
 def load_eval_dataset(root: str | Path, classes: Sequence[str], everything: bool = False) -> ImageDataset:
@@ -305,5 +325,65 @@ def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
         warnings.warn(f"{len(skipped)} unreadable images left out: {listing}{more}", stacklevel=3)
 
 
-__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "check_folds", "held_out_split",
-           "load_dataset", "load_eval_dataset", "samples_digest"]
+
+@dataclass
+class SampleListing:
+    """What a dataset's layout says, with no image opened: every file, labelled, and
+    where the layout has one (ROOT/train + ROOT/val), its train/val assignment."""
+    train: list[Sample]  # every sample, when the layout has no val/ folder
+    val: list[Sample]  # ROOT/val/'s samples; empty when the layout has no val/ folder
+    classes: list[str]
+    base: Path  # what sample paths are relative to: the folder, or the CSV's folder
+    has_val: bool  # True for ROOT/{train,val}: the split is the layout's, not drawn
+
+
+def list_samples(root: str | Path, csv_root: str | Path | None = None) -> SampleListing:
+    """The samples of a dataset in any layout `load_dataset` reads (same detection,
+    same readers), without decoding or verifying a single image: an unreadable file
+    is listed like any other (`convzoo check` reports it). Structural problems are
+    DatasetErrors that name the fix: a missing path, an image file given as DATA,
+    a file where a folder should be, too few class folders, an empty class."""
+    root = Path(root)
+    if not root.exists():
+        raise DatasetError(f"dataset not found: {root}; give a folder of class sub-folders (ROOT/CLASS/*.png), "
+                           f"one split into ROOT/train/CLASS and ROOT/val/CLASS, or a CSV of path,label rows")
+    if root.is_file():
+        if root.suffix.lower() in IMAGE_SUFFIXES:
+            raise DatasetError(f"{root} is an image file, not a dataset: give the folder that holds the class "
+                               f"sub-folders (ROOT/CLASS/*.png), or a CSV of path,label rows")
+        base = Path(csv_root) if csv_root else root.parent
+        try:
+            samples, classes = _read_csv(root, base)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DatasetError(f"{root} is not a CSV of path,label rows ({exc}): give such a CSV, or a folder of "
+                               f"class sub-folders") from None
+        return SampleListing(samples, [], classes, base, False)
+    for name in ("train", "val"):
+        if (root / name).is_file():
+            raise DatasetError(f"{root / name} is a file where a folder should be: make {name}/ a folder of class "
+                               f"sub-folders, or move the file out of {root}")
+    try:
+        if (root / "train").is_dir() and (root / "val").is_dir():
+            train, classes = _read_folder(root / "train")
+            val, _ = _read_folder(root / "val", classes)
+            return SampleListing(train, val, classes, root, True)
+        samples, classes = _read_folder(root)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}{_layout_hint(root)}") from None
+    return SampleListing(samples, [], classes, root, False)
+
+
+def _layout_hint(root: Path) -> str:
+    """What else in ROOT explains a layout error: loose files, or train/ without val/."""
+    loose = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if loose:
+        names = ", ".join(loose[:3]) + (f" (+{len(loose) - 3} more)" if len(loose) > 3 else "")
+        return f"; {len(loose)} file(s) sit directly in {root} ({names}): move each into its class's sub-folder"
+    for have, missing in (("train", "val"), ("val", "train")):
+        if (root / have).is_dir() and not (root / missing).is_dir():
+            return f"; {root} has {have}/ but no {missing}/: add {missing}/CLASS/ folders, or give {root / have}"
+    return ""
+
+
+__all__ = ["DatasetError", "DatasetSplit", "ImageDataset", "ImageError", "Sample", "SampleListing", "check_folds",
+           "held_out_split", "list_samples", "load_dataset", "load_eval_dataset", "samples_digest"]

