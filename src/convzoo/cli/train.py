@@ -63,6 +63,27 @@ def add_train_parser(sub) -> None:
     g.add_argument("--patience", type=int, default=d.patience, help="early stopping after N epochs without improvement")
     add_options(g, "no_progress", workers=d.workers, device=d.device)
     g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run (continues in OUT)")
+    g = p.add_argument_group("data check", "every run starts with one line of what `convzoo check DATA` finds "
+                                           "in its split (class counts, unreadable files, copies, leakage)")
+    g.add_argument("--no-check", dest="check_data", action="store_false",
+                   help="skip the data check (it decodes every image once more)")
+    g.add_argument("--exclude-duplicates", action="store_true",
+                   help="leave out the val copy of each image also in train, and every copy of an image filed "
+                        "under two classes; OUT/excluded_images.txt lists them")
+    g = p.add_argument_group("logs for tools", "OUT/metrics.csv is always written (one row per epoch); put these "
+                                               "flags after DATA, or write --tensorboard=DIR")
+    g.add_argument("--tensorboard", nargs="?", const=True, default=d.tensorboard, metavar="DIR",
+                   help="TensorBoard event files in DIR (default: OUT/tensorboard; one run per DIR: a new run "
+                        "hides the events already there, a resumed one those of the epochs it trains again): every "
+                        "epoch's scalars, the confusion matrix and up to 16 misclassified validation images; needs "
+                        "convzoo[tensorboard]")
+    g.add_argument("--mlflow", nargs="?", const=True, default=d.mlflow, metavar="URI",
+                   help="an MLflow run: the settings as params, every epoch's metrics, and best.safetensors + "
+                        "best.json as artifacts at the end. Default store: the file store OUT/mlruns, which works "
+                        "offline with mlflow-skinny (MLflow 3's own default, sqlite:///mlflow.db, needs SQLAlchemy; "
+                        "the file store is opened with MLFLOW_ALLOW_FILE_STORE=true, which convzoo sets, and read "
+                        "with MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri OUT/mlruns); or a tracking "
+                        "URI (http://..., sqlite:///FILE with full mlflow) or a folder; needs convzoo[mlflow]")
     p.set_defaults(run=_cmd_train)
 
 

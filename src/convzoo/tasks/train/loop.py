@@ -11,22 +11,20 @@ interrupted.
 
 Skewed classes are trained for (balance.py: --balance, --monitor auto); balanced
 data trains as it always did. `--folds K` (folds.py) runs this loop once per fold.
+An epoch's pass over the batches is epoch.py's; the logs that tools read
+(metrics.csv: records.py; TensorBoard, MLflow: tracking.py) are written after each epoch.
 """
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ...data.datasets import DatasetError, check_folds, load_dataset
 from ...data.preprocessing import Preprocessing
-from ...data.sampling import ClassBalancedSampler
 from ...data.transforms import batch_mixer, train_transforms
 from ...factory import default_preprocessing, get_model, get_weights
 from ...version import __version__
@@ -36,13 +34,14 @@ from ..shared.decision import check_positive, default_positive
 from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
+from .data_check import check_training_data, write_excluded
+from .epoch import TrainingRun, loss_and_logits, make_ema, train_one_epoch
+from .epoch import train_loader as _train_loader  # by this name, lr_find.py imports it from here too
 from .evaluate import evaluate_model
 from .metrics import METRICS
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
 from .records import RUN_FILES, BestEpoch, clear_previous_run, monitored, write_metrics, write_report
-
-if TYPE_CHECKING:
-    from torch.optim.swa_utils import AveragedModel
+from .tracking import Tracker
 
 
 @dataclass
@@ -96,6 +95,12 @@ class TrainConfig:
     resume: str | None = None
     progress: bool = True
     max_steps_per_epoch: int | None = None  # for smoke tests
+    # the data check (data_check.py, tasks/check): one line at the start; --exclude-duplicates
+    check_data: bool = True  # False: --no-check (skips decoding every image once more)
+    exclude_duplicates: bool = False  # leave out val copies of train images and images under two classes
+    # logs for tools (tracking.py): TensorBoard events, an MLflow run
+    tensorboard: bool | str = False  # True: OUT/tensorboard; or a folder
+    mlflow: bool | str = False  # True: a file store in OUT/mlruns; or a tracking URI (or folder)
     extra: dict = field(default_factory=dict)
 
 
@@ -159,53 +164,20 @@ def train(cfg: TrainConfig, ctx: DistContext | None = None) -> dict:
         ctx.close()
 
 
-@dataclass
-class TrainingRun:
-    """The objects a training run builds once, before its first epoch, and that
-    every epoch uses and updates in place: the model, its optimizer, LR schedule,
-    gradient scaler and EMA, the batch mixer and the loss; with the run's settings
-    and process context."""
-
-    cfg: TrainConfig
-    ctx: DistContext
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    ema: AveragedModel | None  # None: --ema-decay 0
-    mixer: Callable | None  # mixup / cutmix; None: both off
-    criterion: nn.Module
-    steps_per_epoch: int  # optimizer steps an epoch makes; the cosine schedule ends at the last one
-
-    @property
-    def eval_model(self) -> nn.Module:
-        """The weights that are validated and saved: the EMA's when there is one."""
-        return self.ema.module if self.ema is not None else self.model
-
-    def training_state(self) -> dict:
-        """What `restore` reads back: the weights, and where the optimizer, schedule and EMA stand."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "ema": self.ema.state_dict() if self.ema is not None else None}
-
-    def restore(self, state: dict) -> None:
-        """Continue from a `training_state` saved at the end of an epoch."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
-
-
 def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     out = Path(cfg.out)
     # Read (and vet) the resume state first: a refused file stops before any work.
     state = load_training_state(cfg.resume) if cfg.resume else None
     if state is not None and (state.get("split") or {}).get("folds"):  # one fold of --folds K, on its own split
         cfg = replace(cfg, folds=state["split"]["folds"], fold=state["split"]["fold"])
+    tracker = Tracker(cfg, ctx.is_main)  # a missing extra (--tensorboard, --mlflow) stops here, in one line
     with warnings.catch_warnings():
         if not ctx.is_main:  # every process reads the data; one is enough to warn about it
             warnings.simplefilter("ignore")
         split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
+    pre = _preprocessing(cfg)
+    split = check_training_data(split, ctx, out, image_size=pre.crop_size, exclude=cfg.exclude_duplicates,
+                                check=cfg.check_data, workers=cfg.workers, progress=cfg.progress)
     classes = split.classes
     counts = split.train.class_counts()
     positive = check_positive(cfg.positive, classes) or default_positive(classes, counts)
@@ -214,7 +186,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     monitor = balancing.resolve_monitor(cfg.monitor, counts, state)
     if cfg.overwrite and not cfg.resume and ctx.is_main:
         clear_previous_run(out)
-    pre = _preprocessing(cfg)
+    if ctx.is_main:
+        write_excluded(out, split)
     train_set = split.train.with_transform(
         train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0),
                          cfg.crop))
@@ -235,7 +208,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     run = TrainingRun(
         cfg, ctx, model, optimizer,
         scheduler=cosine_with_warmup(optimizer, cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)),
-        ema=_make_ema(model, cfg.ema_decay),
+        ema=make_ema(model, cfg.ema_decay),
         scaler=torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda"),
         mixer=batch_mixer(len(classes), cfg.mixup, cfg.cutmix),
         criterion=balancing.criterion(balance, counts, cfg.label_smoothing, ctx.device),
@@ -258,143 +231,58 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             f"{pre.crop_size}px, {ctx.world_size} process(es) on {ctx.device}")
     ctx.log(balancing.describe(counts, balance, why) + f"; best epoch by val {monitor}")
     undefined_said = False
-    for epoch in range(start_epoch, cfg.epochs):
-        seed_everything(cfg.seed * 1000 + epoch)
-        frozen = frozen_stage_count(epoch, n_stages, base_frozen, cfg.probe_epochs, cfg.unfreeze_every)
-        model.freeze(frozen)  # 0: everything trainable
-        wrapped = ctx.wrap(model)
-        loader = _train_loader(train_set, cfg, ctx, epoch, balance)
-        stats = _train_one_epoch(run, wrapped, loader, epoch, frozen)
-        eval_model = run.eval_model
-        val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
-                             progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val",
-                             positive=positive) if ctx.is_main else None
-        record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
-        if val is not None:
-            record.update(val_loss=val["loss"], val_acc=val["accuracy"],
-                          **{f"val_{name}": val.get(name) for name in METRICS})
-        history.append(record)
-        improved = ctx.broadcast_flag(val is not None and best.is_improved_by(val))
-        stale = 0 if improved else stale + 1
-        if ctx.is_main:
-            if val.get(monitor) is None and not undefined_said:
-                why_undefined = (val.get("undefined") or {}).get(monitor, "undefined")
-                ctx.log(f"val {monitor} is {why_undefined}; epochs are ranked by val loss until it is defined")
-                undefined_said = True
-            epoch_meta = dict(meta, epoch=epoch + 1, metrics=record)
-            if improved:
-                best = BestEpoch.of(monitor, val, epoch + 1)
-                save_checkpoint(out, "best", eval_model, epoch_meta)
-                write_report(out, val, classes)
-            save_checkpoint(out, "last", eval_model, epoch_meta)
-            save_training_state(out / "last.state.pt", {
-                "epoch": epoch, **run.training_state(), "history": history, "stale": stale, **best.state(),
-                "split": meta["split"],
-            })
-            write_metrics(out, history, best, n_stages)
-            ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f} acc {stats['train_acc']:.4f}"
-                    f" | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}{monitored(monitor, val)}"
-                    f" | lr {stats['lr']:.2e} | {stats['images_per_s']:.1f} img/s{' *best*' if improved else ''}")
-        if cfg.patience and ctx.broadcast_flag(stale >= cfg.patience):
-            ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
-            break
-        ctx.barrier()
+    try:
+        tracker.start(classes, val_set, pre, history, state)
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_everything(cfg.seed * 1000 + epoch)
+            frozen = frozen_stage_count(epoch, n_stages, base_frozen, cfg.probe_epochs, cfg.unfreeze_every)
+            model.freeze(frozen)  # 0: everything trainable
+            wrapped = ctx.wrap(model)
+            loader = _train_loader(train_set, cfg, ctx, epoch, balance)
+            stats = train_one_epoch(run, wrapped, loader, epoch, frozen)
+            eval_model = run.eval_model
+            val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
+                                 progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val",
+                                 positive=positive) if ctx.is_main else None
+            record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
+            if val is not None:
+                record.update(val_loss=val["loss"], val_acc=val["accuracy"],
+                              **{f"val_{name}": val.get(name) for name in METRICS})
+            history.append(record)
+            improved = ctx.broadcast_flag(val is not None and best.is_improved_by(val))
+            stale = 0 if improved else stale + 1
+            if ctx.is_main:
+                if val.get(monitor) is None and not undefined_said:
+                    why_undefined = (val.get("undefined") or {}).get(monitor, "undefined")
+                    ctx.log(f"val {monitor} is {why_undefined}; epochs are ranked by val loss until it is defined")
+                    undefined_said = True
+                epoch_meta = dict(meta, epoch=epoch + 1, metrics=record)
+                if improved:
+                    best = BestEpoch.of(monitor, val, epoch + 1)
+                    save_checkpoint(out, "best", eval_model, epoch_meta)
+                    write_report(out, val, classes)
+                save_checkpoint(out, "last", eval_model, epoch_meta)
+                save_training_state(out / "last.state.pt", {
+                    "epoch": epoch, **run.training_state(), "history": history, "stale": stale, **best.state(),
+                    "split": meta["split"], **tracker.state(),
+                })
+                write_metrics(out, history, best, n_stages)
+                tracker.log_epoch(record, val)
+                ctx.log(f"epoch {epoch + 1}/{cfg.epochs}: train loss {stats['train_loss']:.4f}"
+                        f" acc {stats['train_acc']:.4f} | val loss {val['loss']:.4f} acc {val['accuracy']:.4f}"
+                        f"{monitored(monitor, val)} | lr {stats['lr']:.2e} | {stats['images_per_s']:.1f} img/s"
+                        f"{' *best*' if improved else ''}")
+            if cfg.patience and ctx.broadcast_flag(stale >= cfg.patience):
+                ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
+                break
+            ctx.barrier()
+    except BaseException as exc:
+        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    tracker.finish()
     return {"rank": ctx.rank, "best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
             "monitor": best.monitor, "best_value": best.value, "balance": balance, "epochs_run": len(history),
             "history": history, "out": str(out)}
 
 
-def _make_ema(model: nn.Module, decay: float):
-    if not decay:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-def _train_loader(dataset, cfg: TrainConfig, ctx: DistContext, epoch: int, balance: str = "none") -> DataLoader:
-    """An epoch's batches, shuffled by (seed, epoch); with --balance sampler, drawn
-    class-balanced (with replacement) by the same seed, this process's share under torchrun."""
-    if balance == "sampler":
-        sampler = ClassBalancedSampler(dataset.labels, cfg.seed * 1000 + epoch, rank=ctx.rank,
-                                       world_size=ctx.world_size)
-    elif ctx.world_size > 1:
-        sampler = DistributedSampler(dataset, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-        sampler.set_epoch(epoch)
-    else:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                      drop_last=len(dataset) > cfg.batch_size * ctx.world_size, persistent_workers=False,
-                      pin_memory=ctx.device.type == "cuda")
-
-
-def loss_and_logits(out, target, criterion, aux_loss_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training loss and the main classifier's logits. For models with
-    auxiliary classifiers (GoogLeNet, Inception v3: a tuple of logits in
-    training), their losses count too, weighted by the model's own `aux_loss_weight`."""
-    if not isinstance(out, (tuple, list)):
-        return criterion(out, target), out
-    main, *aux = out
-    return criterion(main, target) + aux_loss_weight * sum(criterion(a, target) for a in aux), main
-
-
-def _autocast(cfg: TrainConfig, device: torch.device):
-    if cfg.amp == "none":
-        return torch.autocast(device.type, enabled=False)
-    dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def _train_one_epoch(run: TrainingRun, wrapped: nn.Module, loader: DataLoader, epoch: int, frozen: int) -> dict:
-    """One pass over `loader`, at most `run.steps_per_epoch` optimizer steps.
-
-    wrapped: `run.model` as this epoch's processes run it (DistributedDataParallel
-        under torchrun), rebuilt each epoch since freezing changes what trains.
-    frozen: the stages frozen this epoch, shown on the progress bar."""
-    from tqdm.auto import tqdm
-
-    cfg, ctx, model, optimizer = run.cfg, run.ctx, run.model, run.optimizer
-    model.train()
-    total_loss, correct, seen, step = 0.0, 0, 0, 0
-    lr_used = optimizer.param_groups[0]["lr"]  # the head's LR (layer decay scales the others down)
-    start = time.perf_counter()
-    bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}"
-               + (f" ({frozen} stages frozen)" if frozen else ""), disable=not (cfg.progress and ctx.is_main),
-               leave=False, dynamic_ncols=True)
-    optimizer.zero_grad(set_to_none=True)
-    for i, (x, y) in enumerate(loader):
-        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        target = y
-        if run.mixer is not None:
-            x, target = run.mixer(x, y)
-        with _autocast(cfg, ctx.device):
-            loss, logits = loss_and_logits(wrapped(x), target, run.criterion, model.aux_loss_weight)
-        run.scaler.scale(loss / cfg.grad_accum).backward()
-        if (i + 1) % cfg.grad_accum == 0:
-            lr_used = optimizer.param_groups[0]["lr"]  # read before scheduler.step() sets the next step's
-            run.scaler.step(optimizer)
-            run.scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            run.scheduler.step()
-            if run.ema is not None:
-                run.ema.update_parameters(model)
-            step += 1
-        total_loss += loss.item() * y.shape[0]
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += y.shape[0]
-        elapsed = time.perf_counter() - start
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                        img_s=f"{seen * ctx.world_size / elapsed:.1f}", lr=f"{lr_used:.2e}")
-        if (i + 1) % cfg.grad_accum == 0:
-            bar.update(1)
-        if step >= run.steps_per_epoch:
-            break
-    bar.close()
-    elapsed = time.perf_counter() - start
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
-            "images_per_s": seen * ctx.world_size / elapsed, "lr": lr_used, "seconds": elapsed}
-
-
-__all__ = ["DatasetError", "TrainConfig", "build_model", "train"]
+__all__ = ["DatasetError", "TrainConfig", "TrainingRun", "build_model", "loss_and_logits", "train"]

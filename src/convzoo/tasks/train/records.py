@@ -1,8 +1,11 @@
 """What a training run keeps track of and writes in its --out folder besides the
-checkpoints: the best epoch so far, metrics.json with the curves plot, and the
-best epoch's validation report with its confusion matrix."""
+checkpoints: the best epoch so far, metrics.json with the curves plot, metrics.csv
+(one row per epoch, for spreadsheets and plotting tools), and the best epoch's
+validation report with its confusion matrix. (TensorBoard and MLflow: tracking.py.)"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -14,7 +17,10 @@ from .plots import plot_confusion_matrix, plot_curves
 
 # What a run writes in its --out folder; one of them there means a run is there.
 RUN_FILES = ("best.safetensors", "best.json", "last.safetensors", "last.json", "last.state.pt", "metrics.json",
-             "curves.png", "confusion_matrix.png", "val_report.json")
+             "metrics.csv", "curves.png", "confusion_matrix.png", "val_report.json", "excluded_images.txt")
+# metrics.csv's columns, in this order (then any other key of the epoch records).
+CSV_COLUMNS = ("epoch", "frozen_stages", "train_loss", "train_acc", "val_loss", "val_acc",
+               *(f"val_{name}" for name in METRICS), "lr", "seconds", "images_per_s")
 
 
 def clear_previous_run(out: Path) -> None:
@@ -97,12 +103,25 @@ def monitored(monitor: str, val: dict) -> str:
 
 def write_metrics(out: Path, history: list, best: BestEpoch, n_stages: int) -> None:
     """metrics.json: the best epoch's validation metrics (best_val_<name> for each
-    of METRICS), the monitored metric, and every epoch's record; and curves.png."""
+    of METRICS), the monitored metric, and every epoch's record; metrics.csv, the
+    records as rows; and curves.png."""
     record = next((h for h in history if h["epoch"] == best.epoch), {})
     summary = {"best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch, "monitor": best.monitor,
                "best_value": best.value, **{f"best_val_{name}": record.get(f"val_{name}") for name in METRICS}}
     write_text_atomic(out / "metrics.json", json.dumps({**summary, "epochs": history}, indent=2))
+    write_text_atomic(out / "metrics.csv", metrics_csv(history))
     plot_curves(history, out / "curves.png", best.epoch, n_stages, monitor=best.monitor)
+
+
+def metrics_csv(history: list[dict]) -> str:
+    """The epoch records as CSV: a header of CSV_COLUMNS (and any other key), one
+    row per epoch; an undefined metric is an empty cell, floats keep every digit."""
+    columns = list(CSV_COLUMNS) + sorted({k for h in history for k in h} - set(CSV_COLUMNS))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return text.getvalue()
 
 
 def write_report(out: Path, val: dict, classes: list[str]) -> None:
