@@ -81,7 +81,7 @@ def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "a
                         threshold: str | float | None = None, positive: str | None = None,
                         target_recall: float | None = None, target_precision: float | None = None,
                         plots_dir: str | Path | None = None, runtime_options: RuntimeOptions | None = None,
-                        **runtime) -> dict:
+                        report=None, **runtime) -> dict:
     """Metrics of a `convzoo train` checkpoint, or of an ensemble (a list of
     them), on a labelled folder or CSV (class names, preprocessing and decision
     rule come from the checkpoint): on DATA/val/ if there is one, else on the
@@ -98,7 +98,9 @@ def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "a
     PNGs are written to `plots_dir` (default: the first checkpoint's folder).
     tta: as for Classifier. runtime_options, or its fields by name: as for
     Classifier (the default calibration images are the evaluated ones);
-    `metrics["runtime"]` says what ran the model."""
+    `metrics["runtime"]` says what ran the model. report: called with (metrics,
+    classifier, dataset, probabilities, labels, decisions) once scored, e.g.
+    report.HtmlReport(DIR); what it returns is `metrics["report"]`."""
     from ..predict.classifier import Classifier
 
     target = asked_target(threshold, target_recall, target_precision)
@@ -129,8 +131,11 @@ def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "a
         metrics["plots"] = eval_curves((labels == k).numpy(), probs[:, k].numpy(), chosen_positive,
                                        metrics["operating_point"]["rule"], plots_dir, _paths(checkpoint)[0].parent)
     note = clf.optimized.note if clf.optimized is not None else ""
-    return {"evaluated": evaluated, "runtime": f"{clf.runtime} {clf.precision or 'fp32'}", "runtime_note": note,
-            "tta": tta, "checkpoints": [str(p) for p in _paths(checkpoint)], **metrics}
+    result = {"evaluated": evaluated, "runtime": f"{clf.runtime} {clf.precision or 'fp32'}", "runtime_note": note,
+              "tta": tta, "checkpoints": [str(p) for p in _paths(checkpoint)], **metrics}
+    if report is not None:
+        result["report"] = str(report(result, clf, dataset, probs, labels, rule.decide(probs)))
+    return result
 
 
 THRESHOLD_FREE = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
