@@ -4,8 +4,10 @@ Constants that test files need at import time (the repository root, the
 example photos) are in paths.py instead: fixtures exist only inside tests."""
 import contextlib
 import io
+import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +113,26 @@ def lite0_classifier():
     import convzoo as cz
 
     return cz.Classifier("efficientnet_lite0")
+
+
+def _browser_or_reason() -> tuple[str | None, str | None]:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None, "playwright is not installed (it is in the [test] extra)"
+    path = os.environ.get("CONVZOO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path and Path(path).exists():
+        return path, None
+    return None, f"no chromium ({path or 'not on PATH'}): apt-get install chromium (CI's .ci/run does)"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium for Playwright (the serve page, eval's report): a skip on a
+    developer's machine without it, a failure in CI, which installs it."""
+    path, reason = _browser_or_reason()
+    if path is None:
+        if os.environ.get("CONVZOO_REQUIRE_BROWSER") or os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

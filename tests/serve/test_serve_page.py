@@ -10,7 +10,6 @@ was taken so)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -23,27 +22,6 @@ from paths import EXAMPLES
 
 CONVZOO = str(Path(sys.executable).with_name("convzoo"))
 MODELS = ["efficientnet_lite0", "efficientnet_lite1"]
-
-
-def _browser_or_reason() -> tuple[str | None, str | None]:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return None, "playwright is not installed (it is in the [test] extra)"
-    path = os.environ.get("CONVZOO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path and Path(path).exists():
-        return path, None
-    return None, f"no chromium ({path or 'not on PATH'}): apt-get install chromium (CI's .ci/run does)"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path, reason = _browser_or_reason()
-    if path is None:
-        if os.environ.get("CONVZOO_REQUIRE_BROWSER") or os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="module")

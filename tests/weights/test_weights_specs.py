@@ -1,7 +1,6 @@
 """Weights specs: torchvision's whole table, the packaged Lite weights, tags and errors."""
 import csv
 import re
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,6 @@ device (convzoo.tasks.anatomy.complexity.count_macs); element-wise operations ar
 counted. That is what torchvision's "GFLOPS" column is (resnet50: 4.089).
 """
 import csv
-from pathlib import Path
 
 import pytest
 

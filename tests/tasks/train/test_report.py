@@ -59,27 +59,6 @@ def report(digits, checkpoint, tmp_path_factory):
     return json.loads(stdout.getvalue()), out
 
 
-def _browser_or_reason() -> tuple[str | None, str | None]:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return None, "playwright is not installed (it is in the [test] extra)"
-    path = os.environ.get("CONVZOO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path and Path(path).exists():
-        return path, None
-    return None, f"no chromium ({path or 'not on PATH'}): apt-get install chromium (CI's .ci/run does)"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path, reason = _browser_or_reason()
-    if path is None:
-        if os.environ.get("CONVZOO_REQUIRE_BROWSER") or os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 def test_the_report_opens_offline_with_a_card_per_mistake(chromium, report, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -1,6 +1,4 @@
 """--resume never runs code from the state file: it loads with weights_only=True."""
-import pickle
-import sys
 from pathlib import Path
 
 import pytest
