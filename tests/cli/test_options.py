@@ -23,7 +23,7 @@ FLAGS = {
                 "--threshold", "--timeout", "--topk", "--tta", "--weights", "--workers"],
     "train": ["--amp", "--balance", "--batch-size", "--channels-last", "--crop", "--crop-scale", "--cutmix", "--device",
               "--drop-path-rate", "--ema-decay", "--epochs", "--exclude-duplicates", "--folds", "--freeze", "--grad-accum", "--image-size",
-              "--label-smoothing", "--layer-decay", "--lr", "--mixup", "--mlflow", "--model", "--momentum", "--monitor",
+              "--label-smoothing", "--layer-decay", "--lr", "--lr-find", "--mixup", "--mlflow", "--model", "--momentum", "--monitor",
               "--no-check", "--no-hflip", "--no-progress", "--optimizer", "--out", "--overwrite", "--patience", "--positive",
               "--probe-epochs",
               "--randaugment", "--random-erasing", "--resume", "--seed", "--tensorboard", "--unfreeze-every", "--val-fraction",

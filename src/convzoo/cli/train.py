@@ -63,6 +63,10 @@ def add_train_parser(sub) -> None:
     g.add_argument("--patience", type=int, default=d.patience, help="early stopping after N epochs without improvement")
     add_options(g, "no_progress", workers=d.workers, device=d.device)
     g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run (continues in OUT)")
+    g.add_argument("--lr-find", action="store_true",
+                   help="instead of training: the learning-rate range test (Smith 2017), 100 mini-batches at LRs "
+                        "rising from 1e-7 to 10 with these settings; prints the suggested --lr (steepest fall of "
+                        "the smoothed loss) and writes OUT/lr_find.png; nothing is trained or saved")
     g = p.add_argument_group("data check", "every run starts with one line of what `convzoo check DATA` finds "
                                            "in its split (class counts, unreadable files, copies, leakage)")
     g.add_argument("--no-check", dest="check_data", action="store_false",
@@ -96,6 +100,12 @@ def _cmd_train(args) -> int:
     fields = set(TrainConfig.__dataclass_fields__)
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     cfg.weights = chosen_weights(args.weights, unset=TrainConfig.weights)
+    if args.lr_find:
+        from ..tasks.train.lr_find import run_lr_find
+
+        found = run_lr_find(cfg)
+        print(json.dumps({k: v for k, v in found.items() if k not in ("lrs", "losses")}, default=str))
+        return 0
     if cfg.folds:
         from ..tasks.train.folds import format_folds, train_folds
 

@@ -35,8 +35,7 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
-from .epoch import TrainingRun, loss_and_logits, make_ema, train_one_epoch
-from .epoch import train_loader as _train_loader  # by this name, lr_find.py imports it from here too
+from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
 from .metrics import METRICS
 from .optim import build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
@@ -105,7 +104,7 @@ class TrainConfig:
 
 
 
-def _preprocessing(cfg: TrainConfig) -> Preprocessing:
+def training_preprocessing(cfg: TrainConfig) -> Preprocessing:
     """The pretrained weights' own preprocessing (a tag's, or the model's
     default for a checkpoint path or from scratch), at --image-size if given."""
     if cfg.weights is not None and not is_checkpoint_path(cfg.weights):
@@ -175,7 +174,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         if not ctx.is_main:  # every process reads the data; one is enough to warn about it
             warnings.simplefilter("ignore")
         split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
-    pre = _preprocessing(cfg)
+    pre = training_preprocessing(cfg)
     split = check_training_data(split, ctx, out, image_size=pre.crop_size, exclude=cfg.exclude_duplicates,
                                 check=cfg.check_data, workers=cfg.workers, progress=cfg.progress)
     classes = split.classes
@@ -202,7 +201,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
     # Optimizer steps an epoch really makes (the loader drops a last partial batch;
     # a partial accumulation is not stepped), so the cosine schedule ends at the last step.
-    steps_per_epoch = max(1, len(_train_loader(train_set, cfg, ctx, 0, balance)) // cfg.grad_accum)
+    steps_per_epoch = max(1, len(train_loader(train_set, cfg, ctx, 0, balance)) // cfg.grad_accum)
     if cfg.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     run = TrainingRun(
@@ -238,7 +237,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             frozen = frozen_stage_count(epoch, n_stages, base_frozen, cfg.probe_epochs, cfg.unfreeze_every)
             model.freeze(frozen)  # 0: everything trainable
             wrapped = ctx.wrap(model)
-            loader = _train_loader(train_set, cfg, ctx, epoch, balance)
+            loader = train_loader(train_set, cfg, ctx, epoch, balance)
             stats = train_one_epoch(run, wrapped, loader, epoch, frozen)
             eval_model = run.eval_model
             val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
@@ -285,4 +284,5 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             "history": history, "out": str(out)}
 
 
-__all__ = ["DatasetError", "TrainConfig", "TrainingRun", "build_model", "loss_and_logits", "train"]
+__all__ = ["DatasetError", "TrainConfig", "TrainingRun", "build_model", "loss_and_logits", "train",
+           "training_preprocessing"]
