@@ -174,6 +174,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         if not ctx.is_main:  # every process reads the data; one is enough to warn about it
             warnings.simplefilter("ignore")
         split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
+    check_positive(cfg.positive, split.classes)  # a --positive that names no class stops before the check's work
     pre = training_preprocessing(cfg)
     split = check_training_data(split, ctx, out, image_size=pre.crop_size, exclude=cfg.exclude_duplicates,
                                 check=cfg.check_data, workers=cfg.workers, progress=cfg.progress)
