@@ -1,25 +1,56 @@
 """`convzoo serve`: the web page and REST API on this machine (needs [serve])."""
 from __future__ import annotations
 
-from .options import add_options
+from .options import Unset, add_options, add_runtime_options, positive_int, runtime_options
+
+DEFAULT_MODELS = ["efficientnet_lite*"]
+
+
+def _non_negative_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative (0 or more)")
+    return value
 
 
 def add_serve_parser(sub) -> None:
+    from ..serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, DEFAULT_QUEUE_SIZE
+
     p = sub.add_parser("serve", help="a local web page and REST API: upload images, compare models (needs [serve])",
-                       description="Serves / (the page), POST /v1/predict, GET /v1/models, GET /v1/chart and "
-                                   "GET /healthz. Models are built on their first request and kept.")
-    add_options(p, "models")
+                       description="Serves / (the page), POST /v1/predict, GET /v1/models, GET /v1/chart, "
+                                   "GET /metrics (Prometheus) and GET /healthz. Pretrained models are built on "
+                                   "their first request and kept; fine-tuned ones (--checkpoint) are loaded at "
+                                   "start. Concurrent requests to a model share one forward pass (--max-batch).")
+    add_options(p, models=Unset(f"{' '.join(DEFAULT_MODELS)}, or none when --checkpoint is given"))
+    add_options(p, "checkpoints")
+    checkpoint = next(a for a in p._actions if "--checkpoint" in a.option_strings)
+    checkpoint.metavar = "[NAME=]CHECKPOINT"
+    checkpoint.help += (". In serve, not an ensemble: each one is a model served on its own, named NAME or its "
+                        "run folder's name")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--bench", help="`convzoo bench --out` results (.csv/.json): the chart's latencies")
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="the largest upload accepted")
+    p.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
+                   help="the most requests one forward pass answers (1: one request at a time)")
+    p.add_argument("--max-wait-ms", type=_non_negative_float, default=DEFAULT_MAX_WAIT_MS,
+                   help="how long a model waits for more requests to fill a batch, after the first")
+    p.add_argument("--queue-size", type=positive_int, default=DEFAULT_QUEUE_SIZE,
+                   help="requests that may wait per model; beyond, 503 with Retry-After")
     add_options(p, "max_pixels", "device")
+    add_runtime_options(p)
     p.set_defaults(run=_cmd_serve)
 
 
 def _cmd_serve(args) -> int:
     from ..serve import SERVE_MISSING, require_fastapi
     from ..serve.app import create_app
+    from ..serve.batching import BatchSettings
     from ..serve.chart import read_bench_results
     from ..serve.pool import ModelPool
 
@@ -28,10 +59,14 @@ def _cmd_serve(args) -> int:
         import uvicorn
     except ImportError:
         raise ValueError(SERVE_MISSING) from None
-    pool = ModelPool.matching(args.models, device=args.device)
+    patterns = args.models if args.models is not None else ([] if args.checkpoint else DEFAULT_MODELS)
+    batching = BatchSettings(args.max_batch, args.max_wait_ms, args.queue_size)
+    pool = ModelPool.matching(patterns, device=args.device, checkpoints=args.checkpoint or [],
+                              runtime_options=runtime_options(args), batching=batching)
     bench = read_bench_results(args.bench) if args.bench else None
     app = create_app(pool, bench=bench, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels)
     print(f"convzoo serve: {len(pool.names)} model(s) ({', '.join(pool.names[:6])}"
-          f"{', ...' if len(pool.names) > 6 else ''}) on http://{args.host}:{args.port}/", flush=True)
+          f"{', ...' if len(pool.names) > 6 else ''}) on http://{args.host}:{args.port}/, "
+          f"batches of up to {args.max_batch} within {args.max_wait_ms:g} ms", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

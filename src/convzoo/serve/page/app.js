@@ -1,5 +1,5 @@
 // The page: pick images and models, POST each image to /v1/predict, show one card
-// per model (top-5, time, Grad-CAM overlay), and redraw the accuracy/latency chart.
+// per model (its decision, top-5, time, Grad-CAM overlay), and redraw the accuracy/latency chart.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -31,6 +31,10 @@ async function loadModels() {
     const acc = model.acc1 == null ? "" : `${model.acc1.toFixed(1)}% top-1`;
     label.append(element("span", { class: "acc" }, [acc, model.offline ? "" : "download on first use"]
       .filter(Boolean).join(", ")));
+    if (model.classes) {  // a fine-tuned checkpoint: its own classes and decision rule
+      label.append(element("span", { class: "classes" },
+        ` fine-tuned: ${model.classes.join(", ")}; decides by ${model.decision}`));
+    }
     box.append(label);
   });
   updateRunButton();
@@ -59,6 +63,10 @@ function resultCard(result) {
   const title = element("h3", {}, result.model + " ");
   title.append(element("span", { class: "ms" }, `${result.ms.toFixed(1)} ms`));
   card.append(title);
+  if (result.decision != null) {
+    const p = result.probability == null ? "" : ` (${(100 * result.probability).toFixed(1)}%)`;
+    card.append(element("p", { class: "decision" }, `decision: ${result.decision}${p}`));
+  }
   const list = element("ol", { class: "topk" });
   for (const entry of result.topk) {
     const item = element("li", {}, `${entry.label} ${(100 * entry.probability).toFixed(1)}%`);
