@@ -18,6 +18,7 @@ from . import models  # noqa: F401  (importing the package registers every famil
 from .data.preprocessing import Preprocessing
 from .net import FeatureEncoder
 from .registry import ModelInfo, close_names, lookup, registered_names
+from .weights import hub
 from .weights.inflate import inflate_state_dict, weights_spatial_dims
 from .weights.loading import is_checkpoint_path, load_weights, read_checkpoint, unwrap_state_dict
 from .weights.specs import Weights, weights_of
@@ -147,7 +148,11 @@ def get_model(
     (N, C, L), 3 for volumes (N, C, D, H, W); 2, images, is the default.
     inflate: "mean" | "center", for spatial_dims=3 with 2D weights: every k x k
     kernel given a depth of k (weights/inflate.py; I3D's "mean" is the usual one).
+    name "hf-hub:OWNER/REPO": a model shared on the Hugging Face Hub (`convzoo push`), with
+    its weights and classes (weights/hub.py: downloaded into the Hugging Face cache).
     """
+    if hub.is_hub_name(name):
+        return _hub_model(name, weights, num_classes, in_chans, features_only, out_indices, inflate, kwargs)
     if out_indices is not None and not features_only:
         raise ValueError("out_indices selects an encoder's maps: pass features_only=True with it")
     if "pretrained" in kwargs:  # torchvision's and timm's old spelling
@@ -209,3 +214,13 @@ def _check_weights_dims(name: str, state_dict: dict, spatial_dims: int) -> None:
                          f"(I3D) or inflate=\"center\" to give their kernels a depth")
     raise ValueError(f"these are {weights_dims}D weights and {name} was built with spatial_dims={spatial_dims}: "
                      f"build it with spatial_dims={weights_dims}")
+
+
+def _hub_model(name, weights, num_classes, in_chans, features_only, out_indices, inflate, kwargs) -> nn.Module:
+    """get_model("hf-hub:OWNER/REPO"): the repo's model, built by name and loaded from its safetensors."""
+    if weights is not None:
+        raise ValueError(f"{name} comes with its own weights: drop weights={weights!r}")
+    weights_path, config = hub.download(name)
+    return get_model(config["model"], weights=str(weights_path), num_classes=num_classes or len(config["classes"]),
+                     in_chans=config.get("in_chans", in_chans), features_only=features_only,
+                     out_indices=out_indices, inflate=inflate, **kwargs)

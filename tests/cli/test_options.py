@@ -50,8 +50,11 @@ FLAGS = {
     "export": ["--batch-size", "--checkpoint", "--dynamic-batch", "--format", "--image-size", "--out",
                "--tolerance", "--weights"],
     "explain": ["--model", "--out", "--weights"],
-    "serve": ["--bench", "--device", "--host", "--max-pixels", "--max-upload-mb", "--models", "--port"],
+    "serve": ["--bench", "--calibration", "--checkpoint", "--device", "--fast", "--host", "--max-batch",
+              "--max-pixels", "--max-upload-mb", "--max-wait-ms", "--min-agreement", "--models", "--port",
+              "--precision", "--queue-size", "--runtime"],
     "visualize": ["--image", "--out", "--top", "--weights"],
+    "push": ["--private", "--token"],
 }
 
 

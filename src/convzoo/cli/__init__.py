@@ -2,7 +2,7 @@
 
 One module per group of commands (catalog: list/info; predict; train: train;
 evaluate: eval/calibrate; seg: seg-train; explain; serve; visualize;
-bench: bench/compare; select; export; check),
+bench: bench/compare; select; export; check; push),
 each adding its sub-parsers; `main` runs the chosen one and turns library
 errors into one line on stderr and a non-zero exit code.
 """
@@ -16,7 +16,7 @@ import warnings
 from contextlib import contextmanager
 
 from ..version import __version__
-from . import bench, catalog, check, evaluate, explain, export, predict, seg, select, serve, train, visualize
+from . import bench, catalog, check, evaluate, explain, export, predict, push, seg, select, serve, train, visualize
 
 # One example per command, shown at the end of its --help.
 EXAMPLES = {
@@ -38,6 +38,7 @@ EXAMPLES = {
     "explain": "convzoo explain examples/chelsea.png --model efficientnet_lite0 --out heatmaps/",
     "serve": "convzoo serve --models 'efficientnet_lite*' resnet50 --port 8000",
     "visualize": "convzoo visualize efficientnet_lite0 --image examples/chelsea.png --out inside/",
+    "push": "convzoo push runs/mine/best.safetensors my-name/my-classifier --private",
 }
 
 
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_explain_parser(sub)
     serve.add_serve_parser(sub)
     visualize.add_visualize_parser(sub)
+    push.add_push_parser(sub)
     for name, command in sub.choices.items():
         if name in EXAMPLES:
             command.epilog = f"example:\n  {EXAMPLES[name]}"

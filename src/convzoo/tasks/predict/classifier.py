@@ -194,6 +194,35 @@ class Classifier:
                           f"it never learned; --tta crops mirrors too, so prefer no --tta", stacklevel=2)
         return self
 
+    @classmethod
+    def from_pretrained(cls, name: str, device: str = "auto", batch_size: int = 32, *, revision: str | None = None,
+                        token: str | None = None, **options) -> "Classifier":
+        """A classifier from a model shared on the Hugging Face Hub: "hf-hub:OWNER/REPO"
+        (`convzoo push`). Its model.safetensors and config.json are downloaded into the
+        Hugging Face cache (or read from it; HF_HUB_OFFLINE=1: only from it) and used as
+        a checkpoint and its sidecar; `options` are from_checkpoint's (tta, threshold,
+        positive, progress, the runtime options)."""
+        import json
+        import tempfile
+
+        from ...weights.hub import PREFIX, download, repo_id_of
+
+        name = PREFIX + repo_id_of(name)
+        weights, config = download(name, revision=revision, token=token)
+        with tempfile.TemporaryDirectory(prefix="convzoo-hub-") as tmp:
+            # The checkpoint's layout (weights + sidecar side by side), the weights linked, not copied.
+            checkpoint = Path(tmp) / "model.safetensors"
+            try:
+                checkpoint.symlink_to(weights.resolve())
+            except OSError:  # no symlinks here (Windows without the right): a copy
+                import shutil
+
+                shutil.copyfile(weights, checkpoint)
+            checkpoint.with_suffix(".json").write_text(json.dumps(config))
+            self = cls.from_checkpoint(checkpoint, device, batch_size, **options)
+        self.weights_name = name if revision is None else f"{name}@{revision}"
+        return self
+
     def predict(self, images, topk: int = 5, errors: str = "raise", **options) -> list[Prediction]:
         """Top-k predictions for each image (paths, URLs, PIL images, arrays,
         tensors; any size; grey, RGB or RGBA). errors="raise" stops at the first
