@@ -68,8 +68,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +85,8 @@ from convzoo.tasks.shared.checkpoint import load_checkpoint, preprocessing_of
 from convzoo.tasks.train import metrics as M
 from convzoo.tasks.train.evaluate import collect_logits
 from convzoo.utils.atomic import write_text_atomic
+
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 SPLITS = ("train", "val", "test")
 HEAD = ("accuracy", "balanced_accuracy", "macro_f1", "mcc", "minority_recall", "minority_precision", "minority_ap")
@@ -421,14 +421,6 @@ def auto_choices() -> dict:
     except ImportError:
         return {}
     return {"auto_balance": balance.AUTO_BALANCE, "auto_monitor": balance.AUTO_MONITOR}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def report(path: Path) -> int:

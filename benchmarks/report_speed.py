@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 BOUND_S = 120.0
 
@@ -58,14 +58,6 @@ def write_mnist(root: Path, train_per_digit: int, val_per_digit: int) -> Path:
             for i in chosen:
                 Image.fromarray(images[i].reshape(28, 28).astype(np.uint8)).save(folder / f"{i}.png")
     return root
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(args.keep, ignore_errors=True)
             shutil.copytree(out, args.keep)
 
-    print(f"CPU: {cpu_name()}, {args.threads} torch thread(s); {args.model} at {args.image_size} px, fine-tuned "
+    print(f"CPU: {cpu_model()}, {args.threads} torch thread(s); {args.model} at {args.image_size} px, fine-tuned "
           f"1 epoch on {10 * args.train_per_digit} digits in {trained:.1f} s")
     print(f"val: {plain['count']} images, accuracy {plain['accuracy']:.3f}, {len(plain['misclassified'])} mistakes")
     print(f"eval alone:          {eval_s:7.1f} s")
