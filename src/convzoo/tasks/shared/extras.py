@@ -6,7 +6,8 @@ import importlib.util
 
 EXTRA_OF_MODULE = {"onnxruntime": "onnx", "onnxscript": "onnx", "onnx": "onnx", "openvino": "openvino",
                    "nncf": "openvino", "torchao": "int8", "litert_torch": "tflite",
-                   "ai_edge_litert.interpreter": "tflite", "keras": "keras"}
+                   "ai_edge_litert.interpreter": "tflite", "keras": "keras",
+                   "tensorboard": "tensorboard", "torch.utils.tensorboard": "tensorboard", "mlflow": "mlflow"}
 
 
 def import_extra(what: str, module: str):

@@ -130,20 +130,28 @@ def _aucs(y: np.ndarray, p: np.ndarray, classes, positive: str | None) -> dict:
             "pr_auc": float(skm.average_precision_score(onehot, p, average="macro"))}
 
 
-def expected_calibration_error(labels, probs, bins: int = 15) -> float:
-    """Guo et al.'s ECE of the top-label confidence over `bins` equal-width bins."""
+def reliability_bins(labels, probs, bins: int = 15) -> dict:
+    """Per bin of top-label confidence: its edges, images, mean confidence and accuracy
+    (NaN when empty): what the ECE sums and the reliability diagram draws."""
     y = np.asarray(labels)
     p = np.asarray(probs, dtype=np.float64)
-    confidence, pred = p.max(1), p.argmax(1)
-    correct = (pred == y).astype(np.float64)
+    confidence, correct = p.max(1), (p.argmax(1) == y).astype(np.float64)
     # Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 cannot be a top label.
     which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
-    return float(ece)
+    counts = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, confidence, bins) / counts
+        accuracy = np.bincount(which, correct, bins) / counts
+    return {"edges": np.linspace(0, 1, bins + 1), "count": counts, "confidence": mean_confidence,
+            "accuracy": accuracy}
+
+
+def expected_calibration_error(labels, probs, bins: int = 15) -> float:
+    """Guo et al.'s ECE of the top-label confidence over `bins` equal-width bins."""
+    b = reliability_bins(labels, probs, bins)
+    filled = b["count"] > 0
+    weights = b["count"][filled] / b["count"].sum()
+    return float(np.sum(weights * np.abs(b["accuracy"][filled] - b["confidence"][filled])))
 
 
 # ---- the operating point of one positive class -------------------------------------------

@@ -3,7 +3,7 @@ reliability diagram, and one-vs-rest ROC and PR curves of every class when no
 single positive class is scored (with one, the report takes roc_pr.py's).
 
 The reliability diagram bins the top-label confidence as the ECE does
-(metrics.py: 15 equal-width bins, bin b holding (b/15, (b+1)/15]) and draws
+(metrics.reliability_bins: 15 equal-width bins, bin b holding (b/15, (b+1)/15]) and draws
 each bin's accuracy against its mean confidence: on the diagonal, a
 probability of 0.7 is right 70% of the time.
 """
@@ -14,23 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ..shared.plots import pyplot
+from .metrics import reliability_bins
 
 BINS = 15
 MAX_CLASS_CURVES = 20  # more one-vs-rest curves than this are unreadable: the macro average alone
-
-
-def reliability_bins(labels, probs, bins: int = BINS) -> dict:
-    """Per bin of top-label confidence: its edges, images, mean confidence and accuracy (NaN when empty)."""
-    y = np.asarray(labels)
-    p = np.asarray(probs, dtype=np.float64)
-    confidence, correct = p.max(1), (p.argmax(1) == y).astype(np.float64)
-    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_confidence = np.bincount(which, confidence, bins) / counts
-        accuracy = np.bincount(which, correct, bins) / counts
-    return {"edges": np.linspace(0, 1, bins + 1), "count": counts, "confidence": mean_confidence,
-            "accuracy": accuracy}
 
 
 def reliability_diagram(labels, probs, ece: float | None = None, bins: int = BINS):

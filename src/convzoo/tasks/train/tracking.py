@@ -27,7 +27,6 @@ and training goes on without MLflow.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import re
@@ -36,20 +35,14 @@ import time
 import warnings
 from pathlib import Path
 
+from ..shared.extras import import_extra
+
 TENSORBOARD_DIR = "tensorboard"  # in OUT, for --tensorboard without a folder
 MLFLOW_DIR = "mlruns"  # in OUT, the file store of --mlflow without a URI
 MLFLOW_EXPERIMENT = "convzoo"
 MISTAKES_SHOWN = 16
 ARTIFACTS = ("best.safetensors", "best.json", "metrics.csv")
 _PARAM_CHARS = 6000  # MLflow's longest param value
-
-
-def require(module: str, extra: str, flag: str):
-    """`module`, or one line naming the extra that brings it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ValueError(f"{flag} needs the optional dependency {module!r}: pip install 'convzoo[{extra}]'") from None
 
 
 def scalar_tag(key: str) -> str:
@@ -105,10 +98,10 @@ class Tracker:
         self.tensorboard = tensorboard_dir(cfg) if is_main else None
         self.mlflow = mlflow_uri(cfg) if is_main else None
         if self.tensorboard is not None:
-            require("tensorboard", "tensorboard", "--tensorboard")
-            require("torch.utils.tensorboard", "tensorboard", "--tensorboard")
+            import_extra("--tensorboard", "tensorboard")
+            import_extra("--tensorboard", "torch.utils.tensorboard")
         if self.mlflow is not None:
-            require("mlflow", "mlflow", "--mlflow")
+            import_extra("--mlflow", "mlflow")
         self.writer = None
         self.client = None
         self.run_id: str | None = None
