@@ -7,12 +7,15 @@ together buys over serving them one at a time.
     python benchmarks/serve_load.py                          # 32 users, 60 s per configuration
     python benchmarks/serve_load.py --users 8 --seconds 15   # a short run
     python benchmarks/serve_load.py --threads 2 --out /tmp/serve_load.md
+    python benchmarks/serve_load.py --server-args '' --server-args '--precision bf16' --server-args '--workers 2'
 
 Configurations: the script reads `convzoo serve --help`. When the server has
 `--max-batch` it runs it twice in the same run, `--max-batch 1` (one request
 at a time) and its default batching (`--max-wait-ms`, `--queue-size` left at
 their defaults, or --batching-args), and reports the throughput ratio batching / one-at-a-time.
-Without the flag it runs the current server once and says so.
+Without the flag it runs the current server once and says so. Each --server-args
+is a variant (a runtime, a precision, --workers N) run both ways, so that its own
+ratio is measured in the same run.
 
 Per configuration: a fresh `convzoo serve --models efficientnet_lite0 --host
 127.0.0.1 --port P` (P a free port; --device passed only when given), waited
@@ -437,10 +440,11 @@ def render(report: dict) -> str:
         lines.append(f"- {r['configuration']}: RSS end / warm-up {r['rss_ratio']:.3f} "
                      f"({within[abs(r['rss_ratio'] - 1) <= 0.10]} 10%); medians of the last 10 s "
                      f"{r['rss_median_ratio']:.3f} ({within[abs(r['rss_median_ratio'] - 1) <= 0.10]} 10%).")
-    if acc.get("throughput_ratio") is not None:
-        lines.append(f"- Throughput batching / one-at-a-time: {acc['throughput_ratio']:.2f}x "
-                     f"({'meets' if acc['throughput_ratio'] >= 2 else 'does NOT meet'} the 2x target); "
-                     f"per server CPU second: {fmt(acc['cpu_efficiency_ratio'], '.2f')}x.")
+    if acc.get("throughput_ratio"):
+        for variant, ratio in acc["throughput_ratio"].items():
+            lines.append(f"- Throughput batching / one-at-a-time, {variant or 'defaults'}: {ratio:.2f}x "
+                         f"({'meets' if ratio >= 2 else 'does NOT meet'} the 2x target); per server CPU second: "
+                         f"{fmt(acc['cpu_efficiency_ratio'].get(variant), '.2f')}x.")
     else:
         lines.append("- Throughput batching / one-at-a-time: not measured (the server has no --max-batch).")
     lines += ["", "Every figure:", "", "```json", json.dumps(report, indent=1), "```", ""]
@@ -465,6 +469,9 @@ def main(argv=None) -> int:
     p.add_argument("--batching-args", default="",
                    help="extra server arguments for the batching configuration, e.g. '--max-batch 4 --max-wait-ms 2' "
                         "(default: none, the server's defaults)")
+    p.add_argument("--server-args", action="append", default=None, metavar="ARGS",
+                   help="a variant: server arguments for both of its configurations, e.g. '--precision bf16' or "
+                        "'--workers 2'; repeat for several variants in one run ('' is the defaults; default: '')")
     p.add_argument("--only", choices=["current", "both"], default="both",
                    help="current: the server's defaults only, even if it has --max-batch")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the markdown report (default {DEFAULT_OUT})")
@@ -481,25 +488,35 @@ def main(argv=None) -> int:
     help_text = serve_help()
     has_batch = "--max-batch" in help_text
     flags = [f for f in ("--max-batch", "--max-wait-ms", "--queue-size") if f in help_text]
+    variants = args.server_args if args.server_args is not None else [""]
+    configs = []  # (name, server arguments, variant)
     if has_batch and args.only == "both":
         batching = args.batching_args.split()
-        label = f"batching ({' '.join(batching)})" if batching else "batching (defaults)"
-        configs = [("one at a time (--max-batch 1)", ["--max-batch", "1"]), (label, batching)]
         which = f"its batching with {' '.join(batching)}" if batching else "its default batching"
-        note = f"The server has {', '.join(flags)}: both configurations ran in this run, --max-batch 1 and {which}."
+        note = (f"The server has {', '.join(flags)}: per variant, both configurations ran in this run, "
+                f"--max-batch 1 and {which}.")
+        for variant in variants:
+            suffix = f", {variant}" if variant else ""
+            label = f"batching ({' '.join(batching) or 'defaults'}{suffix})"
+            configs += [(f"one at a time (--max-batch 1{suffix})", variant.split() + ["--max-batch", "1"], variant),
+                        (label, variant.split() + batching, variant)]
     else:
-        configs = [("current server", [])]
+        configs = [(f"current server{', ' + v if v else ''}", v.split(), v) for v in variants]
         note = ("The server has no --max-batch: only the current server ran (no batching comparison)."
                 if not has_batch else "--only current: the server's defaults only.")
     print(note, file=sys.stderr, flush=True)
 
-    results = [run_config(name, extra, images, server_env, args) for name, extra in configs]
-    ratio = None
-    if len(results) == 2 and results[0]["throughput_rps"] > 0:
-        ratio = round(results[1]["throughput_rps"] / results[0]["throughput_rps"], 2)
-    cpu_ratio = None
-    if len(results) == 2 and results[0]["ok_per_server_cpu_s"] and results[1]["ok_per_server_cpu_s"]:
-        cpu_ratio = round(results[1]["ok_per_server_cpu_s"] / results[0]["ok_per_server_cpu_s"], 2)
+    results = []
+    for name, extra, variant in configs:
+        results.append(run_config(name, extra, images, server_env, args))
+        results[-1]["variant"] = variant
+    ratios, cpu_ratios = {}, {}
+    for variant in variants:
+        pair = [r for r in results if r["variant"] == variant]
+        if len(pair) == 2 and pair[0]["throughput_rps"] > 0:
+            ratios[variant] = round(pair[1]["throughput_rps"] / pair[0]["throughput_rps"], 2)
+            if pair[0]["ok_per_server_cpu_s"] and pair[1]["ok_per_server_cpu_s"]:
+                cpu_ratios[variant] = round(pair[1]["ok_per_server_cpu_s"] / pair[0]["ok_per_server_cpu_s"], 2)
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpu": cpu_model(), "cpus": os.cpu_count(),
@@ -508,6 +525,7 @@ def main(argv=None) -> int:
         "locust_version": locust.__version__,
         "photos": [name for name, _, _ in images],
         "server_flags": flags,
+        "variants": variants,
         "configurations_note": note,
         "settings": {"users": args.users, "seconds": args.seconds, "max_requests": args.max_requests,
                      "warmup": args.warmup, "warmup_seconds": args.warmup_seconds, "device": args.device,
@@ -518,9 +536,9 @@ def main(argv=None) -> int:
             "rss_within_10pct": {r["configuration"]: abs(r["rss_ratio"] - 1) <= 0.10 for r in results},
             "rss_medians_within_10pct": {r["configuration"]: abs(r["rss_median_ratio"] - 1) <= 0.10
                                          for r in results},
-            "throughput_ratio": ratio,
-            "throughput_ratio_at_least_2x": None if ratio is None else ratio >= 2,
-            "cpu_efficiency_ratio": cpu_ratio,
+            "throughput_ratio": ratios,
+            "throughput_ratio_at_least_2x": {v: r >= 2 for v, r in ratios.items()},
+            "cpu_efficiency_ratio": cpu_ratios,
         },
     }
     text = render(report)

@@ -42,17 +42,20 @@ def add_serve_parser(sub) -> None:
                    help="how long a model waits for more requests to fill a batch, after the first")
     p.add_argument("--queue-size", type=positive_int, default=DEFAULT_QUEUE_SIZE,
                    help="requests that may wait per model; beyond, 503 with Retry-After")
+    # Not the shared --workers (data-loading processes): here, whole server processes.
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="server processes, each with its own copy of the models and cores // N torch threads "
+                        "(benchmarks/serve_load.py measures what they buy on your machine)")
     add_options(p, "max_pixels", "device")
     add_runtime_options(p)
     p.set_defaults(run=_cmd_serve)
 
 
 def _cmd_serve(args) -> int:
+    import dataclasses
+
     from ..serve import SERVE_MISSING, require_fastapi
-    from ..serve.app import create_app
-    from ..serve.batching import BatchSettings
-    from ..serve.chart import read_bench_results
-    from ..serve.pool import ModelPool
+    from ..serve.workers import ServeSettings, build_app, run_workers
 
     require_fastapi()
     try:
@@ -60,13 +63,21 @@ def _cmd_serve(args) -> int:
     except ImportError:
         raise ValueError(SERVE_MISSING) from None
     patterns = args.models if args.models is not None else ([] if args.checkpoint else DEFAULT_MODELS)
-    batching = BatchSettings(args.max_batch, args.max_wait_ms, args.queue_size)
-    pool = ModelPool.matching(patterns, device=args.device, checkpoints=args.checkpoint or [],
-                              runtime_options=runtime_options(args), batching=batching)
-    bench = read_bench_results(args.bench) if args.bench else None
-    app = create_app(pool, bench=bench, max_upload_mb=args.max_upload_mb, max_pixels=args.max_pixels)
-    print(f"convzoo serve: {len(pool.names)} model(s) ({', '.join(pool.names[:6])}"
-          f"{', ...' if len(pool.names) > 6 else ''}) on http://{args.host}:{args.port}/, "
-          f"batches of up to {args.max_batch} within {args.max_wait_ms:g} ms", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    options = runtime_options(args)
+    if options.calibration is not None:
+        options = dataclasses.replace(options, calibration=str(options.calibration))
+    settings = ServeSettings(patterns, list(args.checkpoint or []), args.device, dataclasses.asdict(options),
+                             args.max_batch, args.max_wait_ms, args.queue_size, args.bench, args.max_upload_mb,
+                             args.max_pixels, args.workers)
+    # Built here in every case: a bad checkpoint or pattern is one line before any worker starts.
+    app = build_app(settings)
+    names = app.state.pool.names
+    print(f"convzoo serve: {len(names)} model(s) ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}) "
+          f"on http://{args.host}:{args.port}/, batches of up to {args.max_batch} within {args.max_wait_ms:g} ms"
+          + (f", {settings.workers} worker processes" if settings.workers > 1 else ""), flush=True)
+    if settings.workers > 1:
+        del app
+        run_workers(settings, args.host, args.port)
+    else:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -2,7 +2,7 @@
 /healthz, /metrics) and the page (/ and /static/).
 
 /v1/predict is async: the image is decoded and preprocessed in a worker
-thread, then waits on its model's batching queue without holding a thread, so
+thread (as many at once as there are cores), then waits on its model's batching queue without holding a thread, so
 /healthz and /metrics (async too) answer at once however full the queues are.
 
 Every error a client can cause is a 4xx with a one-line `detail`: a file that
@@ -28,6 +28,7 @@ from .batching import QueueFull
 from .limits import BoundedBody
 from .metrics import ServeMetrics
 from .pool import ModelPool, NotServed
+from .workers import threads_per_worker
 
 PAGE = Path(__file__).parent / "page"
 DEFAULT_MAX_UPLOAD_MB = 10.0
@@ -49,6 +50,10 @@ def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
     app.add_middleware(BoundedBody, max_bytes=int(max_upload_mb * 2**20))
     app.mount("/static", StaticFiles(directory=PAGE), name="static")
     bench = bench or {}
+    app.state.pool = pool
+    # Decoding and preprocessing, a few uploads at a time: more at once than there are cores
+    # only hold more decoded images in memory and slow each other down (the GIL, the cache).
+    preparing = asyncio.Semaphore(max(2, threads_per_worker(1)))
     metrics = ServeMetrics(pool.names, pool.queue_depth)
     pool.on_batch = metrics.batch
 
@@ -109,12 +114,14 @@ def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
         source = file.filename or "upload"
         data = await file.read()
         try:
-            picture = await run_in_threadpool(load_image_bytes, data, source, max_pixels)
+            async with preparing:
+                picture = await run_in_threadpool(load_image_bytes, data, source, max_pixels)
+                futures = await run_in_threadpool(pool.submit, picture, names, topk, explain)
+            for name in names:
+                metrics.depth_changed(name)
+            results = [await asyncio.wrap_future(future) for future in futures]
         except ImageError as exc:
             raise HTTPException(400, f"not a usable image: {exc}") from None
-        try:
-            futures = await run_in_threadpool(pool.submit, picture, names, topk, explain)
-            results = [await asyncio.wrap_future(future) for future in futures]
         except QueueFull as exc:
             raise HTTPException(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
         except (OSError, RuntimeError, ValueError) as exc:

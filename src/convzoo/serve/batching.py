@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_BATCH = 8  # on a CPU, bigger batches cost as much per image or more (benchmarks/serve_load.py)
 DEFAULT_MAX_WAIT_MS = 5.0
 DEFAULT_QUEUE_SIZE = 64
 

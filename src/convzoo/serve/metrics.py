@@ -11,9 +11,14 @@ apps in one process (tests) count apart:
 
 Errors that never reach the route (413 from the upload bound, 422 from FastAPI's
 field checks) are not counted here.
+
+With `--workers N` (workers.py), PROMETHEUS_MULTIPROC_DIR is set: each process
+writes its counts to files there and /metrics sums every process's (the queue
+depth too: each process sets its own, and they are added up).
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 METRICS_MISSING = "convzoo serve's /metrics needs prometheus-client: pip install 'convzoo[serve]'"
@@ -35,10 +40,14 @@ class ServeMetrics:
                                  ["model"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("convzoo_batch_size", "images per forward pass", ["model"],
                                     buckets=BATCH_BUCKETS, registry=self.registry)
-        depth = Gauge("convzoo_queue_depth", "requests waiting for their model's worker", ["model"],
-                      registry=self.registry)
-        for name in models:
-            depth.labels(model=name).set_function(lambda name=name: queue_depth(name))
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.queue_depth = queue_depth
+        # One process reads its queues when scraped; several each write theirs as it changes ("livesum").
+        self.depth = Gauge("convzoo_queue_depth", "requests waiting for their model's worker", ["model"],
+                           registry=self.registry, multiprocess_mode="livesum")
+        if not self.multiprocess:
+            for name in models:
+                self.depth.labels(model=name).set_function(lambda name=name: queue_depth(name))
 
     def request(self, names: list[str], status: int, seconds: float) -> None:
         for name in names:
@@ -48,8 +57,20 @@ class ServeMetrics:
 
     def batch(self, model: str, size: int) -> None:
         self.batch_size.labels(model=model).observe(size)
+        self.depth_changed(model)
+
+    def depth_changed(self, model: str) -> None:
+        """A job joined or left `model`'s queue: in multiprocess mode, write the depth now."""
+        if self.multiprocess and model in self.models:
+            self.depth.labels(model=model).set(self.queue_depth(model))
 
     def text(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.multiprocess:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        every_process = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_process)
+        return generate_latest(every_process), CONTENT_TYPE_LATEST
