@@ -27,8 +27,7 @@ from .chart import chart_points
 from .batching import QueueFull
 from .limits import BoundedBody
 from .metrics import ServeMetrics
-from .pool import ModelPool, NotServed
-from .workers import threads_per_worker
+from .pool import ModelPool, NotServed, available_cores
 
 PAGE = Path(__file__).parent / "page"
 DEFAULT_MAX_UPLOAD_MB = 10.0
@@ -53,7 +52,7 @@ def create_app(pool: ModelPool, bench: dict[str, dict] | None = None,
     app.state.pool = pool
     # Decoding and preprocessing, a few uploads at a time: more at once than there are cores
     # only hold more decoded images in memory and slow each other down (the GIL, the cache).
-    preparing = asyncio.Semaphore(max(2, threads_per_worker(1)))
+    preparing = asyncio.Semaphore(max(2, available_cores()))
     metrics = ServeMetrics(pool.names, pool.queue_depth)
     pool.on_batch = metrics.batch
 

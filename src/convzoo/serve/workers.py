@@ -70,11 +70,9 @@ def build_app(settings: ServeSettings):
 
 def threads_per_worker(workers: int) -> int:
     """The cores this process may use, shared out between `workers` processes (at least 1 each)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, workers))
+    from .pool import available_cores
+
+    return max(1, available_cores() // max(1, workers))
 
 
 def app_from_environment():
