@@ -75,6 +75,10 @@ def _cmd_serve(args) -> int:
     print(f"convzoo serve: {len(names)} model(s) ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}) "
           f"on http://{args.host}:{args.port}/, batches of up to {args.max_batch} within {args.max_wait_ms:g} ms"
           + (f", {settings.workers} worker processes" if settings.workers > 1 else ""), flush=True)
+    if options.needs_images and options.calibration is None:
+        print("convzoo serve: note: --fast/int8 without --calibration chooses and calibrates the runtime on the "
+              "first batch served (a few images); give --calibration DIR (your images) for a sounder choice",
+              flush=True)
     if settings.workers > 1:
         del app
         run_workers(settings, args.host, args.port)
