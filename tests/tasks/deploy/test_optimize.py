@@ -7,6 +7,7 @@ import torch
 
 import convzoo as cz
 from convzoo.cli import main
+from convzoo.utils.cpu import cpu_capabilities
 
 from parity import randomize_
 from paths import EXAMPLES
@@ -51,6 +52,9 @@ def photos():
 
 @pytest.mark.parametrize("runtime", ["torch", "openvino"])
 def test_bf16_keeps_the_answers_on_real_photos(runtime, photos):
+    caps = cpu_capabilities()
+    if runtime == "openvino" and caps.isa_cap is not None and not caps.native_bf16:
+        pytest.skip(f"oneDNN capped at {caps.isa_cap}: OpenVINO's bf16 kernels fail there (no CPU runs so)")
     model = cz.get_model("efficientnet_lite0", weights="DEFAULT").eval()
     with torch.no_grad():
         expected = model(photos).argmax(1)

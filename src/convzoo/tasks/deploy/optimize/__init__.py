@@ -27,11 +27,12 @@ from torch import nn
 
 from .auto import MIN_AGREEMENT, Measurement, choose, format_measurements
 from .calibration import calibration_tensor
+from .openvino_rt import Int8AccuracyWarning, warn_int8_without_vnni
 from .options import RuntimeOptions
 from .runners import PRECISIONS, RUNTIMES, Runner, build_runner
 
-__all__ = ["optimize", "OptimizedModel", "Measurement", "RuntimeChoiceWarning", "RuntimeOptions", "RUNTIMES",
-           "PRECISIONS", "format_measurements"]
+__all__ = ["optimize", "OptimizedModel", "Measurement", "RuntimeChoiceWarning", "Int8AccuracyWarning",
+           "RuntimeOptions", "RUNTIMES", "PRECISIONS", "format_measurements"]
 
 
 class RuntimeChoiceWarning(UserWarning):
@@ -96,6 +97,8 @@ def optimize(model: nn.Module, *, runtime: str = "torch", precision: str | None 
         return OptimizedModel(choice.chosen.runtime, choice.chosen.precision, choice.runner, size,
                               choice.measured, choice.note)
     precision = precision or "fp32"
+    if precision == "int8" and runtime != "onnxruntime":
+        warn_int8_without_vnni()  # int8 by name, unchecked: say once where it loses answers
     run = build_runner(model, runtime, precision, size=size, calibration=images, compile=compile, progress=progress)
     return OptimizedModel(runtime, precision, run, size)
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from ....net import input_channels
 from ....utils.atomic import write_text_atomic
+from ....utils.cpu import CpuCapabilities
 from ....utils.home import convzoo_home
 from ...shared.extras import EXTRA_OF_MODULE, has_module
 from ...shared.timing import timed_rounds
@@ -125,18 +126,23 @@ def choose(model: nn.Module, *, precision: str | None, calibration: torch.Tensor
 
 
 def candidates(device: torch.device, precision: str | None, calibration: torch.Tensor | None,
-               compile: bool) -> tuple[list[tuple[str, str]], list[str]]:
-    """The (runtime, precision) pairs worth measuring here, and why others are not."""
+               compile: bool, caps: CpuCapabilities | None = None) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (runtime, precision) pairs worth measuring here, and why others are not.
+    `caps`: a simulated CPU (tests); its flags then decide what the libraries' own checks
+    decide on this one (bf16_candidates). int8 is a candidate with or without VNNI: without,
+    it is built with its overflow fix (openvino_rt.overflow_fix), and its measured agreement
+    keeps it off where it loses answers."""
     skipped: list[str] = []
     if device.type == "cuda":
         pairs = [("torch", "fp32"), ("torch", "fp16")]
         if torch.cuda.is_bf16_supported():
             pairs.append(("torch", "bf16"))
     else:
+        torch_bf16, openvino_bf16 = bf16_candidates(caps)
         pairs = [("torch", "fp32")]
-        if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        if torch_bf16:
             pairs.append(("torch", "bf16"))
-        pairs += _extra_pairs(skipped)
+        pairs += _extra_pairs(skipped, openvino_bf16)
         if compile:
             pairs.append(("torch", "int8") if has_module("torchao") else None)
     pairs = [p for p in pairs if p is not None]
@@ -154,17 +160,32 @@ def candidates(device: torch.device, precision: str | None, calibration: torch.T
     return pairs, skipped
 
 
-def _extra_pairs(skipped: list[str]) -> list[tuple[str, str] | None]:
+def bf16_candidates(caps: CpuCapabilities | None = None) -> tuple[bool, bool]:
+    """(torch bf16, openvino bf16) worth measuring on this CPU, as the libraries decide:
+    torch's oneDNN has bf16 kernels from AVX-512 (BW, VL, DQ: emulated bf16) up, OpenVINO's
+    CPU plugin only with native bf16 (AVX-512 bf16, AMX). For a simulated CPU (`caps` given)
+    the same rules read its flags; on this one the libraries are asked (a test checks the two
+    agree here)."""
+    if caps is not None:
+        return caps.avx512_core or caps.native_bf16, caps.native_bf16
+    torch_bf16 = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    openvino_bf16 = False
+    if has_module("openvino"):
+        from .openvino_rt import cpu_has_bf16
+
+        openvino_bf16 = cpu_has_bf16()
+    return torch_bf16, openvino_bf16
+
+
+def _extra_pairs(skipped: list[str], openvino_bf16: bool) -> list[tuple[str, str] | None]:
     pairs: list[tuple[str, str] | None] = []
     if has_module("onnxruntime") and has_module("onnxscript"):
         pairs.append(("onnxruntime", "fp32"))
     else:
         skipped.append(f"onnxruntime not installed (pip install 'convzoo[{EXTRA_OF_MODULE['onnxruntime']}]')")
     if has_module("openvino"):
-        from .openvino_rt import cpu_has_bf16
-
         pairs.append(("openvino", "fp32"))
-        pairs.append(("openvino", "bf16") if cpu_has_bf16() else None)
+        pairs.append(("openvino", "bf16") if openvino_bf16 else None)
         if has_module("nncf"):
             pairs.append(("openvino", "int8"))
         else:
