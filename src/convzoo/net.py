@@ -149,14 +149,18 @@ class ConvNet(nn.Module):
         return x
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the last stage's map: the head (pool, dropout, classifier)."""
         return self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [N, num_classes] of a batch of preprocessed images [N, in_chans, H, W]
+        (the pooled features [N, C] when the classifier was reset to 0 classes)."""
         return self.forward_head(self.forward_features(x))
 
     # ---- transfer learning -------------------------------------------------
     @property
     def num_classes(self) -> int:
+        """Classes the head predicts (0 after `reset_classifier(0)`: features only)."""
         return self.head.num_classes
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -183,6 +187,7 @@ class ConvNet(nn.Module):
         self.train(self.training)
 
     def unfreeze(self) -> None:
+        """Undo `freeze`: every parameter trainable, every BatchNorm updating its statistics again."""
         for p in self.parameters():
             p.requires_grad_(True)
         for module in self.modules():
@@ -190,6 +195,8 @@ class ConvNet(nn.Module):
                 module.frozen = False
 
     def train(self, mode: bool = True):
+        """nn.Module's train(mode), except that frozen modules (`freeze`) stay in eval
+        mode, so their BatchNorm layers keep their running statistics."""
         super().train(mode)
         if mode:
             for module in _frozen_modules(self):

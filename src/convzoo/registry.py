@@ -25,6 +25,8 @@ COMPLEXITY_TABLE = Path(__file__).resolve().parent / "tables" / "model_complexit
 
 @dataclass(frozen=True)
 class Paper:
+    """The paper a model comes from: its title, year and a link to it."""
+
     title: str
     year: int
     url: str = ""
@@ -51,10 +53,12 @@ class ModelInfo:
 
     @property
     def year(self) -> int:
+        """The year of the model's paper."""
         return self.paper.year
 
     @functools.cached_property
     def params(self) -> int:
+        """Parameters of the model built with its registered defaults (from the complexity table, or counted on the meta device)."""
         known = complexity_table().get(self.name)
         if known is not None:
             return known["params"]

@@ -74,8 +74,8 @@ def test_old_paths_of_submodules_and_names_still_import():
 
 
 def test_every_tasks_path_in_the_docs_imports():
-    """README.md and docs/design.md name functions by dotted path: each one must resolve."""
-    text = (ROOT / "README.md").read_text() + (ROOT / "docs" / "design.md").read_text()
+    """README.md and the docs pages (design.md among them) name functions by dotted path: each one must resolve."""
+    text = "".join(path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
     paths = sorted(set(re.findall(r"convzoo\.tasks(?:\.\w+)+", text)))
     assert paths, "the docs name no tasks path: this test would check nothing"
     for dotted in paths:

@@ -49,6 +49,7 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
+        """The preprocessing `to_dict` wrote (a checkpoint's sidecar, an export's JSON)."""
         return cls(d["crop_size"], d["resize_size"], d["interpolation"], tuple(d["mean"]), tuple(d["std"]))
 
     def transforms(self, whole_image: bool = False):
@@ -93,5 +94,6 @@ class Preprocessing:
         return views
 
     def to_dict(self) -> dict:
+        """Plain JSON values: crop_size, resize_size, interpolation, mean, std."""
         return {"crop_size": self.crop_size, "resize_size": self.resize_size, "interpolation": self.interpolation,
                 "mean": list(self.mean), "std": list(self.std)}

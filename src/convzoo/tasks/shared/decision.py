@@ -27,6 +27,13 @@ class NoThresholdError(ValueError):
 
 @dataclass(frozen=True)
 class DecisionRule:
+    """How a classifier turns logits into an answer: calibrated probabilities
+    (softmax of logits / `temperature`) and, when `threshold` is set, the `positive`
+    class whenever its probability reaches the threshold (else the argmax).
+
+    Written by `convzoo calibrate` into a checkpoint's sidecar, read back with
+    `from_meta`; `probabilities` and `decide` apply it to a batch."""
+
     classes: tuple[str, ...]
     positive: str | None = None  # the class that matters; None: no threshold (argmax)
     threshold: float | None = None  # on the positive's calibrated probability; None: argmax
@@ -45,10 +52,12 @@ class DecisionRule:
 
     @property
     def positive_index(self) -> int | None:
+        """Index of the positive class in `classes`, or None when there is none."""
         return None if self.positive is None else self.classes.index(self.positive)
 
     @property
     def is_argmax(self) -> bool:
+        """True when the decision is the most probable class (no threshold)."""
         return self.threshold is None
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -75,6 +84,7 @@ class DecisionRule:
         return f"{self.positive} when its probability >= {self.threshold:.4g}{why}{cal}"
 
     def to_dict(self) -> dict:
+        """The rule as the sidecar's "decision" entry (`from_meta` reads it back)."""
         return {"positive": self.positive, "threshold": self.threshold, "temperature": self.temperature,
                 "chosen_on": self.chosen_on}
 

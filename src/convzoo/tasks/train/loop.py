@@ -45,6 +45,19 @@ from .tracking import Tracker
 
 @dataclass
 class TrainConfig:
+    """Everything one fine-tuning run needs; `train(cfg)` runs it (`convzoo train` builds one
+    from its options, each field its flag: `probe_epochs` is `--probe-epochs`).
+
+    `data` is a folder of class sub-folders, one with train/ and val/, or a CSV of
+    path,label rows; without val/, `val_fraction` of it is held out (stratified, by
+    `seed`). `model` and `weights` choose the network and its start (DEFAULT: the best
+    published weights; None: from scratch); `out` receives the checkpoints, metrics and
+    plots. The other fields are the transfer strategy (`freeze`, `probe_epochs`,
+    `unfreeze_every`, `layer_decay`), the recipe (optimizer, schedule, augmentation),
+    imbalanced classes (`balance`, `monitor`, `positive`), cross-validation (`folds`),
+    the engine (device, workers, `resume`, `patience`) and logs (`tensorboard`,
+    `mlflow`); the training guide and `convzoo train --help` say what each does."""
+
     data: str
     model: str = "efficientnet_lite0"
     weights: str | None = "DEFAULT"  # DEFAULT | tag | checkpoint path | None (from scratch)

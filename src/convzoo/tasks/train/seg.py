@@ -33,6 +33,17 @@ from .optim import cosine_with_warmup
 
 @dataclass
 class SegTrainConfig:
+    """One segmentation training run; `train_segmentation(cfg)` runs it (`convzoo seg-train`
+    builds one from its options, each field its flag).
+
+    `data` holds images/NAME.* and masks/NAME.png (class index per pixel, 255: don't
+    care); `val_data` is a second such folder, else `val_fraction` of `data` is held
+    out. The model is `get_seg_model(encoder, num_classes, decoder=..., encoder_weights=...,
+    out_indices=..., decoder_channels=..., output_stride=...)`; `num_classes` defaults
+    to 1 + the largest index in the masks. AdamW (`lr`, `weight_decay`) with a cosine
+    schedule after `warmup_epochs`; the best epoch by validation mean IoU is written
+    to `out`/best.safetensors with its JSON sidecar."""
+
     data: str
     encoder: str = "efficientnet_lite0"
     decoder: str = "unet"  # unet | fpn

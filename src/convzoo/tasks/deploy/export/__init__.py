@@ -56,6 +56,7 @@ class ExportReport:
     meta: dict = field(repr=False, default_factory=dict)
 
     def summary(self) -> str:
+        """One line: the files written, their size, the time, and the measured difference to eager."""
         size = sum(f.stat().st_size for f in self.files if f.exists()) / 1e6
         extra = ", ".join(f.name for f in self.files if f != self.path)
         return (f"wrote {self.path} (+ {extra}; {size:.1f} MB) in {self.seconds:.1f} s; read back by "
