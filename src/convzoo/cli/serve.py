@@ -1,21 +1,9 @@
 """`convzoo serve`: the web page and REST API on this machine (needs [serve])."""
 from __future__ import annotations
 
-from .options import Unset, add_options, add_runtime_options, positive_int, runtime_options
+from .options import Unset, add_options, add_runtime_options, non_negative_float, positive_int, runtime_options
 
 DEFAULT_MODELS = ["efficientnet_lite*"]
-
-
-def _non_negative_float(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative (0 or more)")
-    return value
 
 
 def add_serve_parser(sub) -> None:
@@ -38,7 +26,7 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="the largest upload accepted")
     p.add_argument("--max-batch", type=positive_int, default=DEFAULT_MAX_BATCH,
                    help="the most requests one forward pass answers (1: one request at a time)")
-    p.add_argument("--max-wait-ms", type=_non_negative_float, default=DEFAULT_MAX_WAIT_MS,
+    p.add_argument("--max-wait-ms", type=non_negative_float, default=DEFAULT_MAX_WAIT_MS,
                    help="how long a model waits for more requests to fill a batch, after the first")
     p.add_argument("--queue-size", type=positive_int, default=DEFAULT_QUEUE_SIZE,
                    help="requests that may wait per model; beyond, 503 with Retry-After")
