@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Annotated
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError, load_image_bytes
+from ..utils.cpu import available_cores
 from ..version import __version__
 from . import require_fastapi
 from .chart import chart_points
 from .batching import QueueFull
 from .limits import BoundedBody
 from .metrics import ServeMetrics
-from .pool import ModelPool, NotServed, available_cores
+from .pool import ModelPool, NotServed
 
 PAGE = Path(__file__).parent / "page"
 DEFAULT_MAX_UPLOAD_MB = 10.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 import statistics
 import threading
 import time
@@ -31,14 +30,6 @@ from ..tasks.predict.classifier import Classifier
 from .batching import BatchSettings, BatchWorker, Job
 
 OVERLAY_SIDE = 448  # the overlay image sent to the page: its longer side, in pixels
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the OS says)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class NotServed(LookupError):

@@ -25,6 +25,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 
+from ..utils.cpu import available_cores
+
 SETTINGS_VARIABLE = "CONVZOO_SERVE_SETTINGS"
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -70,8 +72,6 @@ def build_app(settings: ServeSettings):
 
 def threads_per_worker(workers: int) -> int:
     """The cores this process may use, shared out between `workers` processes (at least 1 each)."""
-    from .pool import available_cores
-
     return max(1, available_cores() // max(1, workers))
 
 

@@ -1,5 +1,6 @@
 """What this CPU can do, read in one place: the instruction-set features that
-decide reduced-precision choices (int8's overflow fix, bf16 kernels, AMX).
+decide reduced-precision choices (int8's overflow fix, bf16 kernels, AMX),
+and how many cores this process may use (available_cores).
 
     caps = cpu_capabilities()                      # this machine (/proc/cpuinfo)
     caps = cpu_capabilities(flags={"avx2", "fma"})  # a simulated Zen 3, for tests
@@ -108,6 +109,14 @@ def _capabilities(flags: frozenset[str], isa_cap: str | None) -> CpuCapabilities
     avx512_core, vnni, bf16, amx = have
     return CpuCapabilities(vnni=vnni, native_bf16=bf16, amx=amx, avx512_core=avx512_core,
                            x86="sse2" in flags, flags=flags, isa_cap=cap)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def read_cpu_flags(path: str = CPUINFO) -> frozenset[str]:

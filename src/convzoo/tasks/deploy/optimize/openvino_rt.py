@@ -99,11 +99,6 @@ def overflow_fix(caps: CpuCapabilities | None = None) -> str:
     return "ENABLE" if caps.x86 else "FIRST_LAYER"
 
 
-def cpu_has_vnni() -> bool:
-    """Whether int8 dot products cannot overflow here (VNNI accumulates in 32 bits)."""
-    return cpu_capabilities().vnni
-
-
 class Int8AccuracyWarning(UserWarning):
     """int8 was asked for by name on a CPU where it loses accuracy (no VNNI)."""
 
