@@ -119,3 +119,19 @@ def test_a_full_queue_is_503_with_retry_after_and_healthz_still_answers(checkpoi
         assert metrics[("convzoo_request_seconds_count", model)] == 8
     finally:
         stop()
+
+
+def test_served_timings_are_a_bounded_window(checkpoint, monkeypatch):
+    """A long-running server keeps only the last TIMINGS_KEPT timings per model (the median
+    retry_after reads per request), not one more for every request ever served."""
+    import statistics
+
+    from convzoo.serve import pool as pool_module
+    from PIL import Image
+
+    monkeypatch.setattr(pool_module, "TIMINGS_KEPT", 3)
+    pool = ModelPool.matching([], checkpoints=[str(checkpoint)])
+    picture = Image.open(PHOTOS[0]).convert("RGB")
+    times = [pool.predict(picture, ["parts"])[0].ms for _ in range(5)]
+    assert list(pool._timings["parts"]) == times[2:]
+    assert pool.served_ms("parts") == round(statistics.median(times[2:]), 2)

@@ -15,6 +15,7 @@ import math
 import statistics
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ from ..tasks.deploy.optimize import RuntimeOptions
 from ..tasks.predict.classifier import Classifier
 from .batching import BatchSettings, BatchWorker, Job
 
+# The served timings kept per model: enough for a steady median, and a server that runs for
+# weeks neither grows nor sorts an ever longer list (retry_after reads the median per request).
+TIMINGS_KEPT = 1000
 OVERLAY_SIDE = 448  # the overlay image sent to the page: its longer side, in pixels
 
 
@@ -104,7 +108,7 @@ class ModelPool:
     checkpoints: dict = field(default_factory=dict)  # served name -> checkpoint path, for fine-tuned models
     on_batch: Callable[[str, int], None] | None = None  # (model, batch size): the app's metrics
     _classifiers: dict = field(default_factory=dict)
-    _timings: dict = field(default_factory=dict)  # model -> the ms of each prediction served
+    _timings: dict = field(default_factory=dict)  # model -> the ms of its last TIMINGS_KEPT predictions
     _workers: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)  # forward passes, one at a time
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -226,7 +230,7 @@ class ModelPool:
                 top_p, top_i = row.topk(max(1, min(job.topk, len(clf.categories))))
                 indices = top_i.tolist()
                 ms = job.prep_ms + forward_ms
-                self._timings.setdefault(name, []).append(ms)
+                self._timings.setdefault(name, deque(maxlen=TIMINGS_KEPT)).append(ms)
                 result = ModelResult(name, clf.weights_name, [clf.categories[j] for j in indices], indices,
                                      top_p.tolist(), ms, clf.categories[decided], row[decided].item())
                 if job.explain:
