@@ -75,22 +75,17 @@ def parse_checkpoint(spec: str) -> tuple[str, Path]:
 
 def load_served_checkpoint(spec: str, device: str, options: RuntimeOptions | None) -> tuple[str, Classifier]:
     """A `convzoo train` checkpoint's Classifier, or one ValueError line naming the problem."""
-    from ..tasks.shared.checkpoint import read_sidecar
+    from ..tasks.shared.checkpoint import NotAClassifierCheckpoint, read_classifier_sidecar
 
     name, path = parse_checkpoint(spec)
     what = f"--checkpoint {spec}"
     try:
-        meta = read_sidecar(path)
+        read_classifier_sidecar(path)
     except FileNotFoundError as exc:
         raise ValueError(f"{what}: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what}: its sidecar {path.with_suffix('.json').name} is not JSON ({exc}); "
-                         f"serve a checkpoint written by `convzoo train`") from None
-    missing = [k for k in ("model", "classes", "preprocessing") if not isinstance(meta, dict) or k not in meta]
-    if missing or meta.get("task", "classification") != "classification":
-        why = f"its sidecar lacks {', '.join(missing)}" if missing else f"it is a {meta['task']} checkpoint"
-        raise ValueError(f"{what}: not a convzoo training checkpoint of a classifier ({why}); "
-                         f"serve the best.safetensors that `convzoo train` wrote")
+    except NotAClassifierCheckpoint as exc:
+        raise ValueError(f"{what}: not a convzoo training checkpoint of a classifier ({exc}); "
+                         f"serve the best.safetensors that `convzoo train` wrote") from None
     try:
         clf = Classifier.from_checkpoint(path, device=device, progress=False, runtime_options=options)
     except Exception as exc:  # noqa: BLE001  safetensors, torch and the factory raise many kinds for a bad file

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ...version import __version__
+from ..shared.checkpoint import NotAClassifierCheckpoint, read_classifier_sidecar
 from ...weights.hub import CONFIG_FILE, WEIGHTS_FILE, hub_endpoint, import_hub, is_offline, repo_id_of
 
 CARD_FILE = "README.md"
@@ -39,27 +40,13 @@ def read_training_checkpoint(checkpoint: str | Path) -> dict:
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    why = None
-    sidecar = path.with_suffix(".json")
-    if path.suffix != ".safetensors":
-        why = "its weights are not a .safetensors file"
-    elif not sidecar.is_file():
-        why = f"it has no sidecar {sidecar.name}"
-    else:
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (ValueError, UnicodeDecodeError):
-            meta = None
-        if not isinstance(meta, dict):
-            why = f"its sidecar {sidecar.name} is not JSON"
-        elif meta.get("task", "classification") != "classification":
-            why = f"it is a {meta['task']} model; only classifiers are shared"
-        elif missing := [k for k in ("model", "classes", "preprocessing") if k not in meta]:
-            why = f"its sidecar {sidecar.name} has no {', '.join(missing)}"
-    if why:
-        raise ValueError(f"{path} is not a convzoo training checkpoint ({why}): push the best.safetensors that "
-                         f"`convzoo train` wrote, with its best.json")
-    return meta
+    try:
+        if path.suffix != ".safetensors":  # the Hub gets safetensors only: no pickle is shared
+            raise NotAClassifierCheckpoint("its weights are not a .safetensors file")
+        return read_classifier_sidecar(path)
+    except NotAClassifierCheckpoint as exc:
+        raise ValueError(f"{path} is not a convzoo training checkpoint ({exc}): push the best.safetensors that "
+                         f"`convzoo train` wrote, with its best.json") from None
 
 
 def hub_config(meta: dict) -> dict:

@@ -82,6 +82,36 @@ def read_sidecar(checkpoint: str | Path) -> dict:
     return json.loads(sidecar.read_text())
 
 
+class NotAClassifierCheckpoint(ValueError):
+    """A file that is not a `convzoo train` checkpoint of a classifier; the message says why,
+    in a few words ("it has no sidecar best.json"), for the caller to put in its own line."""
+
+
+def read_classifier_sidecar(checkpoint: str | Path) -> dict:
+    """The sidecar of a `convzoo train` classifier checkpoint, checked: what serve and push
+    need to load and describe it. FileNotFoundError when the weights file is missing;
+    NotAClassifierCheckpoint when it has no readable sidecar, is not a classifier's, or lacks
+    the model, its classes or its preprocessing."""
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        raise NotAClassifierCheckpoint(f"it has no sidecar {sidecar.name}")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotAClassifierCheckpoint(f"its sidecar {sidecar.name} is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise NotAClassifierCheckpoint(f"its sidecar {sidecar.name} is not JSON (not an object)")
+    if meta.get("task", "classification") != "classification":
+        raise NotAClassifierCheckpoint(f"it is a {meta['task']} checkpoint")
+    missing = [key for key in ("model", "classes", "preprocessing") if key not in meta]
+    if missing:
+        raise NotAClassifierCheckpoint(f"its sidecar {sidecar.name} has no {', '.join(missing)}")
+    return meta
+
+
 def update_sidecar(checkpoint: str | Path, changes: dict) -> dict:
     """The checkpoint's sidecar with `changes` merged in, written back atomically:
     a kill mid-write leaves the old sidecar whole, and the weights are not touched
