@@ -26,7 +26,8 @@ from test_serve_checkpoint import make_checkpoint  # noqa: E402
 
 from convzoo.serve.app import create_app  # noqa: E402
 from convzoo.serve.pool import ModelPool  # noqa: E402
-from convzoo.serve.workers import ServeSettings, threads_per_worker  # noqa: E402
+from convzoo.serve.workers import (GIL_SWITCH_INTERVAL_S, ServeSettings, prepare_server_process,  # noqa: E402
+                                   threads_per_worker)
 from convzoo.tasks.deploy.optimize import RuntimeOptions  # noqa: E402
 from convzoo.tasks.predict.classifier import Classifier  # noqa: E402
 from paths import EXAMPLES  # noqa: E402
@@ -56,6 +57,16 @@ def test_settings_round_trip_and_threads_are_shared_out():
     cores = len(os.sched_getaffinity(0))
     assert threads_per_worker(1) == cores
     assert threads_per_worker(cores) == 1 and threads_per_worker(4 * cores) == 1
+
+
+def test_a_serving_process_shortens_the_gil_switch_interval():
+    before = sys.getswitchinterval()
+    try:
+        prepare_server_process()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_INTERVAL_S)
+        assert GIL_SWITCH_INTERVAL_S < before
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_two_worker_processes_answer_and_metrics_add_up(checkpoint, free_port, tmp_path):

@@ -43,7 +43,7 @@ def _cmd_serve(args) -> int:
     import dataclasses
 
     from ..serve import SERVE_MISSING, require_fastapi
-    from ..serve.workers import ServeSettings, build_app, run_workers
+    from ..serve.workers import ServeSettings, build_app, prepare_server_process, run_workers
 
     require_fastapi()
     try:
@@ -71,5 +71,6 @@ def _cmd_serve(args) -> int:
         del app
         run_workers(settings, args.host, args.port)
     else:
+        prepare_server_process()
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
