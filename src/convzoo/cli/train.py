@@ -1,12 +1,15 @@
 """`convzoo train`: fine-tune on your images (`convzoo eval` is in cli/evaluate.py)."""
 from __future__ import annotations
 
+import argparse
+
 from ..factory import chosen_weights
 from .options import Unset, add_options
 
 
 def add_train_parser(sub) -> None:
     from ..tasks.train.balance import AUTO_BALANCE, AUTO_MONITOR, SKEW_RATIO
+    from ..tasks.train.engine import AMP_CHOICES, CACHE_CHOICES, MAX_AUTO_WORKERS
     from ..tasks.train.loop import TrainConfig
     from ..tasks.train.metrics import ALIASES, METRICS
 
@@ -44,9 +47,15 @@ def add_train_parser(sub) -> None:
     g.add_argument("--random-erasing", type=float, default=d.random_erasing, help="Random Erasing probability")
     g.add_argument("--drop-path-rate", type=float, default=d.drop_path_rate, help="stochastic depth")
     g.add_argument("--ema-decay", type=float, default=d.ema_decay, help="EMA of weights, e.g. 0.999 (0: off)")
-    g.add_argument("--amp", choices=["none", "bf16", "fp16"], default=d.amp, help="mixed precision")
+    g.add_argument("--amp", choices=list(AMP_CHOICES), default=d.amp,
+                   help="mixed precision; auto: bf16 where it is native (a CPU with AVX-512 bf16 or AMX, a GPU "
+                        "with bf16), fp16 on other CUDA GPUs, none (fp32) elsewhere")
     g.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    g.add_argument("--channels-last", action="store_true")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
+                   help="NHWC memory layout (unset: on for CPUs and CUDA GPUs)")
+    g.add_argument("--cache", choices=list(CACHE_CHOICES), default=d.cache,
+                   help="memory: decode and resize every image once and keep it in memory, not once per epoch; "
+                        "auto: when the set fits in a quarter of the available memory and --crop is scale")
     g = p.add_argument_group("imbalanced classes")
     g.add_argument("--balance", choices=["none", "weights", "sampler", "auto"], default=d.balance,
                    help=f"weights: class-weighted loss; sampler: class-balanced sampling; auto: {AUTO_BALANCE} when "
@@ -61,7 +70,8 @@ def add_train_parser(sub) -> None:
     add_options(g, folds=d.folds)
     g = p.add_argument_group("engine")
     g.add_argument("--patience", type=int, default=d.patience, help="early stopping after N epochs without improvement")
-    add_options(g, "no_progress", workers=d.workers, device=d.device)
+    add_options(g, "no_progress", workers=Unset("0 when the images are cached in memory, else one per core, at most "
+                                                f"{MAX_AUTO_WORKERS}"), device=d.device)
     g.add_argument("--resume", help="OUT/last.state.pt of an interrupted run (continues in OUT)")
     g.add_argument("--lr-find", action="store_true",
                    help="instead of training: the learning-rate range test (Smith 2017), 100 mini-batches at LRs "

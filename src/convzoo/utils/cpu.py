@@ -131,3 +131,20 @@ def read_cpu_flags(path: str = CPUINFO) -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+MEMINFO = "/proc/meminfo"
+
+
+def available_memory_bytes(path: str = MEMINFO) -> int | None:
+    """Memory the system could give this process now without swapping (the kernel's
+    MemAvailable); None where it cannot be read (not Linux)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key == "MemAvailable":
+                    return int(value.split()[0]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -16,6 +16,7 @@ An epoch's pass over the batches is epoch.py's; the logs that tools read
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,10 +24,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ...data.cache import cached, estimated_bytes, fits_in_memory, split_fixed
 from ...data.datasets import DatasetError, check_folds, load_dataset
 from ...data.preprocessing import Preprocessing
 from ...data.transforms import batch_mixer, train_transforms
 from ...factory import default_preprocessing, get_model, get_weights
+from ...utils.cpu import available_cores
 from ...version import __version__
 from ...weights.loading import is_checkpoint_path
 from ..shared.checkpoint import load_training_state, save_checkpoint, save_training_state
@@ -35,6 +38,7 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
+from .engine import EngineChoice, auto_workers, check_engine_choices, choose_engine
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
 from .metrics import METRICS
@@ -91,9 +95,10 @@ class TrainConfig:
     random_erasing: float = 0.0
     drop_path_rate: float = 0.0
     ema_decay: float = 0.0
-    amp: str = "none"  # none | bf16 | fp16
+    amp: str = "auto"  # auto | none | bf16 | fp16 (engine.py: auto is bf16 where it is native)
     grad_accum: int = 1
-    channels_last: bool = False
+    channels_last: bool | None = None  # None: auto (engine.py: on for CPUs and CUDA)
+    cache: str = "auto"  # auto | memory | off: decoded images kept in memory (data/cache.py, engine.py)
     # imbalanced classes
     balance: str = "auto"  # none | weights (class-weighted loss) | sampler (class-balanced draws) | auto (balance.py)
     monitor: str = "auto"  # best epoch and --patience: any metric of metrics.METRICS (or alias); auto: balance.py
@@ -102,7 +107,7 @@ class TrainConfig:
     fold: int = 0  # with folds: the fold (0-based) validated on
     patience: int = 0  # early stopping: epochs without improvement of the monitored metric (0: off)
     overwrite: bool = False  # replace a run already in `out` (else refused, so no run is lost by a typo)
-    workers: int = 0
+    workers: int | None = None  # DataLoader workers; None: auto (engine.py)
     device: str = "auto"
     resume: str | None = None
     progress: bool = True
@@ -149,6 +154,7 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{flag} {getattr(cfg, name)}: must be at least 1")
     balancing.check_balance(cfg.balance)
     balancing.check_monitor(cfg.monitor)
+    check_engine_choices(cfg.amp, cfg.cache)
     if cfg.folds:
         check_folds(cfg.folds, cfg.fold)
     if cfg.folds and cfg.resume:
@@ -176,7 +182,23 @@ def train(cfg: TrainConfig, ctx: DistContext | None = None) -> dict:
         ctx.close()
 
 
+def resolve_engine(cfg: TrainConfig, ctx: DistContext, split, train_tf, pre: Preprocessing
+                   ) -> tuple[EngineChoice, TrainConfig]:
+    """The engine settings (engine.py) for this machine and data, and `cfg` with them filled
+    in (so the checkpoint's config records what ran, not "auto")."""
+    cacheable = split_fixed(train_tf) is not None
+    fits = False
+    if cfg.cache == "auto" and cacheable:
+        fits = fits_in_memory(estimated_bytes(split.train, pre.resize_size)
+                              + estimated_bytes(split.val, pre.resize_size))
+    engine = choose_engine(cfg.amp, cfg.channels_last, cfg.cache, cfg.workers, device=ctx.device,
+                           cacheable=cacheable, cache_fits=fits, world_size=ctx.world_size)
+    return engine, replace(cfg, amp=engine.amp, channels_last=engine.channels_last,
+                           cache="memory" if engine.cache else "off", workers=engine.workers)
+
+
 def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
+    started = time.perf_counter()
     out = Path(cfg.out)
     # Read (and vet) the resume state first: a refused file stops before any work.
     state = load_training_state(cfg.resume) if cfg.resume else None
@@ -189,8 +211,9 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
     check_positive(cfg.positive, split.classes)  # a --positive that names no class stops before the check's work
     pre = training_preprocessing(cfg)
+    check_workers = cfg.workers if cfg.workers is not None else auto_workers(False, available_cores(), ctx.world_size)
     split = check_training_data(split, ctx, out, image_size=pre.crop_size, exclude=cfg.exclude_duplicates,
-                                check=cfg.check_data, workers=cfg.workers, progress=cfg.progress)
+                                check=cfg.check_data, workers=check_workers, progress=cfg.progress)
     classes = split.classes
     counts = split.train.class_counts()
     positive = check_positive(cfg.positive, classes) or default_positive(classes, counts)
@@ -201,10 +224,15 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         clear_previous_run(out)
     if ctx.is_main:
         write_excluded(out, split)
-    train_set = split.train.with_transform(
-        train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0),
-                         cfg.crop))
-    val_set = split.val.with_transform(pre.transforms())
+    train_tf = train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0), cfg.crop)
+    engine, cfg = resolve_engine(cfg, ctx, split, train_tf, pre)
+    if engine.cache:
+        train_set = cached(split.train, train_tf, progress=cfg.progress and ctx.is_main, desc="decoding train images once")
+        val_set = cached(split.val, pre.transforms(), progress=cfg.progress and ctx.is_main,
+                         desc="decoding val images once")
+    else:
+        train_set = split.train.with_transform(train_tf)
+        val_set = split.val.with_transform(pre.transforms())
 
     seed_everything(cfg.seed)
     model = build_model(cfg, len(classes)).to(ctx.device)
@@ -243,7 +271,9 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     ctx.log(f"{cfg.model}: {len(split.train)} train / {len(split.val)} val images{fold}, {len(classes)} classes, "
             f"{pre.crop_size}px, {ctx.world_size} process(es) on {ctx.device}")
     ctx.log(balancing.describe(counts, balance, why) + f"; best epoch by val {monitor}")
+    ctx.log(engine.describe() + (f" ({'; '.join(engine.reasons)})" if engine.reasons else ""))
     undefined_said = False
+    tracker.cfg = cfg  # the engine as resolved: the logs record what ran, not "auto"
     try:
         tracker.start(classes, val_set, pre, history, state)
         for epoch in range(start_epoch, cfg.epochs):
@@ -257,7 +287,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
             val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
                                  progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val",
                                  positive=positive) if ctx.is_main else None
-            record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats}
+            record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats,
+                      "elapsed_s": time.perf_counter() - started}  # wall time since train() began, setup included
             if val is not None:
                 record.update(val_loss=val["loss"], val_acc=val["accuracy"],
                               **{f"val_{name}": val.get(name) for name in METRICS})

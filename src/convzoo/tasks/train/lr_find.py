@@ -39,7 +39,7 @@ import copy
 import math
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +251,8 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
     from ..shared.distributed import DistContext
     from ..shared.seeding import seed_everything
     from . import balance as balancing
+    from ...utils.cpu import available_cores
+    from .engine import auto_channels_last, auto_workers
     from .epoch import train_loader
     from .loop import build_model, training_preprocessing
     from .optim import build_optimizer, parse_freeze
@@ -263,6 +265,9 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
         raise ValueError(f"--batch-size {cfg.batch_size}: must be at least 1")
     balancing.check_balance(cfg.balance)
     device = resolve_device(cfg.device)
+    # The engine's auto settings that matter here (AMP is not simulated; no cache for 100 steps).
+    cfg = replace(cfg, channels_last=cfg.channels_last if cfg.channels_last is not None else auto_channels_last(device),
+                  workers=cfg.workers if cfg.workers is not None else auto_workers(False, available_cores()))
     split = load_dataset(cfg.data, cfg.val_fraction, cfg.seed, folds=cfg.folds, fold=cfg.fold)
     counts = split.train.class_counts()
     balance, _ = balancing.resolve_balance(cfg.balance, counts)

@@ -1,0 +1,124 @@
+"""The training engine's automatic choices: what `--amp`, `--channels-last`,
+`--cache` and `--workers` become when left to auto, from what this machine has.
+
+- Mixed precision: bf16 autocast where the arithmetic is native (a CPU with
+  AVX-512 bf16 or AMX; a GPU with bf16), fp16 on an older CUDA GPU, fp32
+  elsewhere. Emulated bf16 (AVX-512 without its bf16 instructions) is slower
+  than fp32, and AVX2-only CPUs have no bf16 kernels at all.
+- channels_last: on for CPUs and CUDA GPUs. oneDNN's convolutions (and
+  cuDNN's tensor cores) work in NHWC; in NCHW every convolution converts its
+  input and output. On a 2-core Zen 4, a training step at 224 px ran
+  efficientnet_lite0 2.0x, mobilenet_v3_large 2.2x and resnet50 1.4x faster in
+  fp32 (benchmarks/train_speed.py measures whole epochs).
+- The decoded-image cache (data/cache.py): on when the training crop starts
+  with a resize (`--crop scale`, the default) and the decoded set fits in a
+  quarter of the memory available at the start.
+- DataLoader workers: none when the images are cached (what is left per item,
+  a crop and a normalisation, costs less than handing tensors between
+  processes, and a worker competes with the compute threads for the cores);
+  otherwise one per core this process may use, at most MAX_AUTO_WORKERS.
+
+`choose_engine` takes every fact it decides from as an argument (CPU flags,
+cores, memory, device), so tests simulate machines without timing anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ...utils.cpu import CpuCapabilities, available_cores, cpu_capabilities
+
+AMP_CHOICES = ("auto", "none", "bf16", "fp16")
+CACHE_CHOICES = ("auto", "memory", "off")
+MAX_AUTO_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """What the engine settings resolved to, and one short reason per automatic choice."""
+
+    amp: str
+    channels_last: bool
+    cache: bool
+    workers: int
+    reasons: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """One line for the run's log."""
+        precision = "fp32" if self.amp == "none" else f"{self.amp} autocast"
+        layout = "channels_last" if self.channels_last else "NCHW"
+        cache = "decoded images cached in memory" if self.cache else "images decoded every epoch"
+        workers = f"{self.workers} loader worker{'s' if self.workers != 1 else ''}"
+        return f"engine: {precision}, {layout}, {cache}, {workers}"
+
+
+def check_engine_choices(amp: str, cache: str) -> None:
+    """One line for a value that is not an engine choice, before any work."""
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"--amp {amp}: use one of {', '.join(AMP_CHOICES)}")
+    if cache not in CACHE_CHOICES:
+        raise ValueError(f"--cache {cache}: use one of {', '.join(CACHE_CHOICES)}")
+
+
+def auto_amp(device: torch.device, caps: CpuCapabilities | None = None, cuda_bf16: bool | None = None) -> str:
+    """--amp auto: bf16 where it is native, fp16 on a CUDA GPU without bf16, none elsewhere."""
+    if device.type == "cuda":
+        if cuda_bf16 is None:
+            cuda_bf16 = torch.cuda.is_bf16_supported()
+        return "bf16" if cuda_bf16 else "fp16"
+    if device.type == "cpu":
+        caps = caps if caps is not None else cpu_capabilities()
+        return "bf16" if caps.native_bf16 else "none"
+    return "none"  # MPS and others: autocast support varies, fp32 is the safe answer
+
+
+def auto_channels_last(device: torch.device) -> bool:
+    return device.type in ("cpu", "cuda")
+
+
+def auto_workers(cached: bool, cores: int, world_size: int = 1) -> int:
+    if cached:
+        return 0
+    return max(1, min(MAX_AUTO_WORKERS, cores // max(1, world_size)))
+
+
+def choose_engine(amp: str, channels_last: bool | None, cache: str, workers: int | None, *,
+                  device: torch.device, cacheable: bool, cache_fits: bool, caps: CpuCapabilities | None = None,
+                  cores: int | None = None, world_size: int = 1, cuda_bf16: bool | None = None) -> EngineChoice:
+    """The engine settings: each given one as it is, each auto one (amp "auto",
+    channels_last None, cache "auto", workers None) chosen from the machine.
+    cacheable: the training transform starts with a resize (split_fixed);
+    cache_fits: the decoded set fits in memory (cache.fits_in_memory)."""
+    check_engine_choices(amp, cache)
+    if cache == "memory" and not cacheable:
+        raise ValueError("--cache memory needs a training crop that starts with a resize: use --crop scale "
+                         "(the default), or --cache off")
+    reasons = []
+    if amp == "auto":
+        amp = auto_amp(device, caps, cuda_bf16)
+        reasons.append(f"amp {amp}: " + _amp_reason(device, amp))
+    if channels_last is None:
+        channels_last = auto_channels_last(device)
+    if cache == "auto":
+        use_cache = cacheable and cache_fits
+        if not use_cache:
+            reasons.append("no cache: " + ("--crop resized starts from the whole image" if not cacheable
+                                           else "the decoded images would take over a quarter of the memory"))
+    else:
+        use_cache = cache == "memory"
+    if workers is None:
+        workers = auto_workers(use_cache, cores if cores is not None else available_cores(), world_size)
+    return EngineChoice(amp, bool(channels_last), use_cache, workers, tuple(reasons))
+
+
+def _amp_reason(device: torch.device, amp: str) -> str:
+    if device.type == "cuda":
+        return "the GPU has bf16" if amp == "bf16" else "the GPU has no bf16"
+    if device.type == "cpu":
+        return "this CPU has native bf16" if amp == "bf16" else "this CPU has no native bf16 (AVX-512 bf16, AMX)"
+    return f"no autocast on {device.type}"
+
+
+__all__ = ["AMP_CHOICES", "CACHE_CHOICES", "EngineChoice", "MAX_AUTO_WORKERS", "auto_amp", "auto_channels_last",
+           "auto_workers", "check_engine_choices", "choose_engine"]
