@@ -113,43 +113,62 @@ class Classifier:
         if self._forward is None and (options.calibration is not None or not options.needs_images):
             self.prepare(options.calibration)
 
-    def prepare(self, calibration=None) -> None:
+    def prepare(self, calibration=None, labels=None) -> None:
         """Build what runs the model now (runtime "auto" and int8 otherwise wait
-        for the first images predicted, to calibrate on them)."""
-        images = None if calibration is None else self.calibration_images(calibration)
+        for the first images predicted, to calibrate on them). labels: the
+        calibration images' classes (indices), when known (`eval --fast` on a
+        validation split): "auto" then also keeps fp32's accuracy on them."""
+        images, labels = (None, None) if calibration is None else self._calibration_batch(calibration, labels)
         self.optimized = optimize(self.model, runtime=self.options.chosen_runtime, precision=self.options.precision,
                                   calibration=images, input_size=self.preprocessing.crop_size,
                                   batch_size=self.batch_size, progress=self.progress,
-                                  min_agreement=self.options.min_agreement)
+                                  min_agreement=self.options.min_agreement, calibration_labels=labels)
         self._forward = self.optimized
         self.runtime, self.precision = self.optimized.runtime, self.optimized.precision
         for member in self.members[1:]:
             if not member.ready:
-                member.prepare(images)
+                member.prepare(images, labels)
 
     def calibration_images(self, calibration, limit: int = MAX_CALIBRATION_IMAGES) -> torch.Tensor | None:
         """`calibration` (a folder, image files/URLs/arrays, or a ready batch
         tensor) as one preprocessed batch: at most `limit` images, spread evenly
         over the list (a class-sorted folder gives every class a say); images
         that cannot be read are left out."""
+        return self._calibration_batch(calibration, None, limit)[0]
+
+    def _calibration_batch(self, calibration, labels=None, limit: int = MAX_CALIBRATION_IMAGES
+                           ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """calibration_images, and `labels` (one per item of `calibration`) kept for the same images."""
+        if labels is not None:
+            labels = torch.as_tensor(labels).reshape(-1)
         if isinstance(calibration, torch.Tensor):
-            return calibration
+            return calibration, labels
         if isinstance(calibration, (str, Path)):
             items = expand_sources([calibration])
             if not items:
                 raise ValueError(f"no image files found in {calibration} for calibration")
         else:
             items = [item for item in calibration if not isinstance(item, str) or item != STDIN]
+        if labels is not None and len(labels) != len(items):
+            raise ValueError(f"calibration: {len(labels)} labels for {len(items)} images")
+        chosen = list(range(len(items)))
         if len(items) > limit:
-            items = [items[round(k * (len(items) - 1) / (limit - 1))] for k in range(limit)]
-        decoded = _DecodedInputs(items, [describe(item, i) for i, item in enumerate(items)], self._single_view,
+            chosen = [round(k * (len(items) - 1) / (limit - 1)) for k in range(limit)]
+        picked = [items[i] for i in chosen]
+        decoded = _DecodedInputs(picked, [describe(item, i) for i, item in enumerate(picked)], self._single_view,
                                  DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT)
         from tqdm.auto import tqdm
 
-        tensors = [t for _, t, reason in tqdm((decoded[i] for i in range(len(decoded))), total=len(decoded),
-                                              desc="reading calibration images", disable=not self.progress,
-                                              leave=False) if reason is None]
-        return torch.stack(tensors) if tensors else None
+        tensors, kept = [], []
+        for k in tqdm(range(len(decoded)), desc="reading calibration images", disable=not self.progress,
+                      leave=False):
+            _, tensor, reason = decoded[k]
+            if reason is None:
+                tensors.append(tensor)
+                kept.append(chosen[k])
+        if not tensors:
+            return None, None
+        return torch.stack(tensors), (labels[kept] if labels is not None else None)
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "auto", batch_size: int = 32, *, progress: bool = True,

@@ -113,8 +113,11 @@ def evaluate_checkpoint(checkpoint, data, batch_size: int = 64, device: str = "a
     dataset, evaluated = _images_of_members(clf, data, all_images)
     dataset = dataset.with_transform(clf.transform)
     paths = [s.path for s in dataset.samples]
-    if not clf.ready:  # auto/int8: calibrate on the given images, else on the evaluated ones
-        clf.prepare(options.calibration if options.calibration is not None else paths)
+    if not clf.ready:  # auto/int8: calibrate on the given images, else on the evaluated ones, with their labels
+        if options.calibration is not None:
+            clf.prepare(options.calibration)
+        else:
+            clf.prepare(paths, labels=[s.label for s in dataset.samples])
     probs, labels = collect_probabilities(clf, dataset, batch_size, workers, progress)
     rule, optimistic = _rule_in_force(clf, labels, probs, chosen_positive, target, paths)
     for warning in (optimistic, _other_views(rule, tta)):

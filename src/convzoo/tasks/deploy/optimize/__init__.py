@@ -65,7 +65,8 @@ class OptimizedModel:
 
 def optimize(model: nn.Module, *, runtime: str = "torch", precision: str | None = None, calibration=None,
              compile: bool = False, input_size: int | tuple[int, int] | None = None, batch_size: int = 32,
-             progress: bool = True, cache: bool = True, min_agreement: float = MIN_AGREEMENT) -> OptimizedModel:
+             progress: bool = True, cache: bool = True, min_agreement: float = MIN_AGREEMENT,
+             calibration_labels=None) -> OptimizedModel:
     """`model` (any convzoo model, put in eval mode; runtime "torch" also turns
     its weights to channels_last, in place) ready to run fast.
 
@@ -82,17 +83,24 @@ def optimize(model: nn.Module, *, runtime: str = "torch", precision: str | None 
     compile: torch.compile the model (runtime "torch" only; "auto" then also
         tries torchao int8).
     cache: "auto" reuses the choice measured before for this model and machine.
-    min_agreement: the share of calibration images on which "auto"'s choice
-        must give fp32's top-1 class (0.99: at most 1 in 100 answers changes).
+    min_agreement: the share of the calibration images where fp32 is confident
+        (top-1 probability >= 0.5) on which "auto"'s choice must give fp32's
+        top-1 class (0.99: at most 1 in 100 answers changes); answers.py.
+    calibration_labels: the calibration images' true classes, where known (a
+        validation split): "auto"'s choice then also loses at most 0.5 points
+        of accuracy against fp32 on them.
     """
     model = model.eval()
     size = _input_size(model, input_size)
     images = calibration_tensor(calibration)
+    labels = None
+    if calibration_labels is not None and images is not None:
+        labels = torch.as_tensor(calibration_labels).reshape(-1)[:len(images)]  # the images kept, in order
     if runtime == "auto":
         choice = choose(model, precision=precision, calibration=images, compile=compile, size=size,
                         batch_size=batch_size, progress=progress, use_cache=cache,
-                        min_agreement=min_agreement)
-        if any(word in choice.note for word in ("failed", "agreed with fp32", "not tried")):
+                        min_agreement=min_agreement, calibration_labels=labels)
+        if any(word in choice.note for word in ("failed", "was faster but", "not tried")):
             warnings.warn(f"optimize(runtime='auto'): {choice.note}", RuntimeChoiceWarning, stacklevel=2)
         return OptimizedModel(choice.chosen.runtime, choice.chosen.precision, choice.runner, size,
                               choice.measured, choice.note)

@@ -17,8 +17,8 @@ class RuntimeOptions:
     fast: the same as runtime="auto".
     calibration: the images int8 calibrates on and "auto" checks its answers on (a folder,
         a list of images, or a preprocessed batch); None: the first images predicted.
-    min_agreement: the share of calibration images on which "auto"'s choice must give
-        fp32's top-1 class."""
+    min_agreement: the share of the calibration images where fp32 is confident on which
+        "auto"'s choice must give fp32's top-1 class (answers.py)."""
 
     runtime: str = "torch"
     precision: str | None = None
