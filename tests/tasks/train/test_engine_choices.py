@@ -39,6 +39,35 @@ def auto(**overrides):
                          settings.pop("workers"), **settings)
 
 
+@pytest.mark.parametrize("fp32_s, bf16_s, expected", [(1.0, 0.8, "bf16"), (1.0, 0.97, "none"), (1.0, 1.3, "none")])
+def test_where_bf16_is_native_the_faster_precision_is_measured(fp32_s, bf16_s, expected):
+    flags, _ = MACHINES["Zen 4 (AVX-512 bf16)"]
+    asked = []
+
+    def step_seconds(amp):
+        asked.append(amp)
+        return {"none": fp32_s, "bf16": bf16_s}[amp]
+
+    choice = auto(caps=cpu_capabilities(flags=flags), step_seconds=step_seconds)
+    assert sorted(asked) == ["bf16", "none"] and choice.amp == expected
+    assert any(f"{fp32_s:.2f} s in fp32, {bf16_s:.2f} s in bf16" in r for r in choice.reasons)
+
+
+@pytest.mark.parametrize("machine", [m for m, (_, native) in MACHINES.items() if not native])
+def test_without_native_bf16_nothing_is_timed(machine):
+    def step_seconds(amp):
+        raise AssertionError("timed a precision on a CPU without native bf16")
+
+    assert auto(caps=cpu_capabilities(flags=MACHINES[machine][0]), step_seconds=step_seconds).amp == "none"
+
+
+def test_a_gpu_takes_its_precision_without_timing():
+    def step_seconds(amp):
+        raise AssertionError("timed on a GPU")
+
+    assert auto(device=CUDA, cuda_bf16=True, step_seconds=step_seconds).amp == "bf16"
+
+
 @pytest.mark.parametrize("machine", MACHINES)
 def test_bf16_autocast_only_where_the_cpu_has_it_natively(machine):
     flags, native = MACHINES[machine]
@@ -171,3 +200,24 @@ def test_a_training_run_records_the_engine_it_resolved(tmp_path, photos):
     assert config["cache"] == "memory" and config["workers"] == 0 and config["channels_last"] is True
     assert config["amp"] == ("bf16" if cpu_capabilities().native_bf16 else "none")  # this machine's CPU
     assert result["history"][0]["elapsed_s"] > 0
+
+
+def test_timing_a_precision_leaves_the_model_as_it_was(photos):
+    """step_timer times a copy: the model's weights and BatchNorm statistics do not move;
+    a run too short to repay the timing gets no timer."""
+    import convzoo as cz
+    from convzoo.tasks.shared.distributed import DistContext
+    from convzoo.tasks.train.loop import TrainConfig, step_timer
+
+    model = cz.get_model("mobilenet_v3_small", weights=None, num_classes=2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_set = photos.with_transform(train_transforms(PRE, crop="scale"))
+    ctx = DistContext(0, 1, 0, CPU)
+    criterion = torch.nn.CrossEntropyLoss()
+    long_run = TrainConfig("unused", batch_size=2, epochs=20)
+    seconds = step_timer(long_run, ctx, model, train_set, criterion)
+    assert seconds("none") > 0 and seconds("bf16") > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert step_timer(TrainConfig("unused", batch_size=2, epochs=1), ctx, model, train_set, criterion) is None
+    assert step_timer(TrainConfig("unused", batch_size=2, epochs=20, amp="none"), ctx, model, train_set,
+                      criterion) is None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
-from .engine import EngineChoice, auto_workers, check_engine_choices, choose_engine
+from .engine import (PROBE_MIN_STEPS, EngineChoice, auto_workers, check_engine_choices, choose_engine,
+                     time_training_step)
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
 from .metrics import METRICS
@@ -182,17 +184,42 @@ def train(cfg: TrainConfig, ctx: DistContext | None = None) -> dict:
         ctx.close()
 
 
-def resolve_engine(cfg: TrainConfig, ctx: DistContext, split, train_tf, pre: Preprocessing
+def step_timer(cfg: TrainConfig, ctx: DistContext, model: nn.Module, train_set, criterion):
+    """amp -> seconds per training step of a copy of `model` on the first training batch
+    (engine.choose_amp), or None where timing does not pay: under torchrun (the processes
+    could choose differently) or in a run of under PROBE_MIN_STEPS steps."""
+    per_epoch = len(train_set) // cfg.batch_size
+    if cfg.max_steps_per_epoch:
+        per_epoch = min(per_epoch, cfg.max_steps_per_epoch)
+    if cfg.amp != "auto" or ctx.world_size > 1 or cfg.epochs * per_epoch < PROBE_MIN_STEPS:
+        return None
+    batch: list = []
+
+    def seconds(amp: str) -> float:
+        if not batch:  # decoded once, for both precisions
+            items = [train_set[i] for i in range(min(cfg.batch_size, len(train_set)))]
+            x = torch.stack([im for im, _ in items]).to(ctx.device)
+            batch.extend([x, torch.tensor([label for _, label in items], device=ctx.device)])
+        copy = deepcopy(model)
+        x = batch[0]
+        if cfg.channels_last is not False:  # channels_last is on unless turned off: time it as it will run
+            copy, x = copy.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        return time_training_step(copy, x, batch[1], criterion, amp)
+
+    return seconds
+
+
+def resolve_engine(cfg: TrainConfig, ctx: DistContext, split, train_tf, pre: Preprocessing, timer=None
                    ) -> tuple[EngineChoice, TrainConfig]:
     """The engine settings (engine.py) for this machine and data, and `cfg` with them filled
-    in (so the checkpoint's config records what ran, not "auto")."""
+    in (so the checkpoint's config records what ran, not "auto"); timer: step_timer's."""
     cacheable = split_fixed(train_tf) is not None
     fits = False
     if cfg.cache == "auto" and cacheable:
         fits = fits_in_memory(estimated_bytes(split.train, pre.resize_size)
                               + estimated_bytes(split.val, pre.resize_size))
     engine = choose_engine(cfg.amp, cfg.channels_last, cfg.cache, cfg.workers, device=ctx.device,
-                           cacheable=cacheable, cache_fits=fits, world_size=ctx.world_size)
+                           cacheable=cacheable, cache_fits=fits, world_size=ctx.world_size, step_seconds=timer)
     return engine, replace(cfg, amp=engine.amp, channels_last=engine.channels_last,
                            cache="memory" if engine.cache else "off", workers=engine.workers)
 
@@ -225,7 +252,13 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     if ctx.is_main:
         write_excluded(out, split)
     train_tf = train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0), cfg.crop)
-    engine, cfg = resolve_engine(cfg, ctx, split, train_tf, pre)
+    seed_everything(cfg.seed)
+    model = build_model(cfg, len(classes)).to(ctx.device)
+    n_stages = len(model.stages)
+    base_frozen = parse_freeze(cfg.freeze, n_stages)
+    criterion = balancing.criterion(balance, counts, cfg.label_smoothing, ctx.device)
+    timer = step_timer(cfg, ctx, model, split.train.with_transform(train_tf), criterion)
+    engine, cfg = resolve_engine(cfg, ctx, split, train_tf, pre, timer)
     if engine.cache:
         train_set = cached(split.train, train_tf, progress=cfg.progress and ctx.is_main, desc="decoding train images once")
         val_set = cached(split.val, pre.transforms(), progress=cfg.progress and ctx.is_main,
@@ -233,11 +266,6 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
     else:
         train_set = split.train.with_transform(train_tf)
         val_set = split.val.with_transform(pre.transforms())
-
-    seed_everything(cfg.seed)
-    model = build_model(cfg, len(classes)).to(ctx.device)
-    n_stages = len(model.stages)
-    base_frozen = parse_freeze(cfg.freeze, n_stages)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
@@ -252,7 +280,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         ema=make_ema(model, cfg.ema_decay),
         scaler=torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16" and ctx.device.type == "cuda"),
         mixer=batch_mixer(len(classes), cfg.mixup, cfg.cutmix),
-        criterion=balancing.criterion(balance, counts, cfg.label_smoothing, ctx.device),
+        criterion=criterion,
         steps_per_epoch=steps_per_epoch)
 
     meta = {"model": cfg.model, "classes": classes, "preprocessing": pre.to_dict(), "in_chans": 3,
