@@ -49,7 +49,7 @@ def test_where_bf16_is_native_the_faster_precision_is_measured(fp32_s, bf16_s, e
         return {"none": fp32_s, "bf16": bf16_s}[amp]
 
     choice = auto(caps=cpu_capabilities(flags=flags), step_seconds=step_seconds)
-    assert sorted(asked) == ["bf16", "none"] and choice.amp == expected
+    assert sorted(set(asked)) == ["bf16", "none"] and len(asked) == 6 and choice.amp == expected
     assert any(f"{fp32_s:.2f} s in fp32, {bf16_s:.2f} s in bf16" in r for r in choice.reasons)
 
 

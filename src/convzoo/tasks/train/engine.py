@@ -32,6 +32,7 @@ cores, memory, device), so tests simulate machines without timing anything.
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 import torch
@@ -40,7 +41,8 @@ from ...utils.cpu import CpuCapabilities, available_cores, cpu_capabilities
 
 AMP_CHOICES = ("auto", "none", "bf16", "fp16")
 PROBE_MIN_STEPS = 40  # training steps in a run from which timing fp32 against bf16 pays
-PROBE_STEPS = 2  # timed steps per precision, after one untimed (allocations, oneDNN's kernel choice)
+PROBE_WARMUP = 2  # untimed steps per precision first: the first steps are slow (allocations, oneDNN's kernels)
+PROBE_ROUNDS = 3  # then one timed step per precision per round, the precisions alternating
 BF16_MARGIN = 1.05  # bf16 is chosen over fp32 only when this much faster
 CACHE_CHOICES = ("auto", "memory", "off")
 MAX_AUTO_WORKERS = 8
@@ -96,20 +98,25 @@ def amp_candidates(device: torch.device, caps: CpuCapabilities | None = None,
     return (auto_amp(device, caps, cuda_bf16),)
 
 
-def choose_amp(candidates: tuple[str, ...], step_seconds) -> tuple[str, str]:
-    """The faster of fp32 ("none") and bf16 by `step_seconds(amp)` (seconds per training
-    step), bf16 only when BF16_MARGIN faster; and one line saying what was measured."""
+def choose_amp(candidates: tuple[str, ...], step_seconds, rounds: int = PROBE_ROUNDS) -> tuple[str, str]:
+    """The faster of fp32 ("none") and bf16 by `step_seconds(amp)` (the seconds of one
+    training step), called in alternating rounds so that the machine's drift and the first
+    steps' slowness favour neither; the medians decide, bf16 only when BF16_MARGIN faster.
+    Returns the choice and one line saying what was measured."""
     if len(candidates) == 1:
         return candidates[0], ""
-    seconds = {amp: step_seconds(amp) for amp in candidates}
-    fp32, bf16 = seconds["none"], seconds["bf16"]
+    seconds: dict[str, list[float]] = {amp: [] for amp in candidates}
+    for r in range(rounds):
+        for amp in (candidates if r % 2 == 0 else candidates[::-1]):
+            seconds[amp].append(step_seconds(amp))
+    fp32, bf16 = statistics.median(seconds["none"]), statistics.median(seconds["bf16"])
     chosen = "bf16" if fp32 >= BF16_MARGIN * bf16 else "none"
     return chosen, f"a training step took {fp32:.2f} s in fp32, {bf16:.2f} s in bf16"
 
 
-def time_training_step(model, x, y, criterion, amp: str, steps: int = PROBE_STEPS) -> float:
-    """Seconds per forward and backward pass of `model` (a copy: its BatchNorm statistics
-    move) on the batch (x, y) under `amp`; no optimizer step."""
+def time_training_step(model, x, y, criterion, amp: str, warmup: int = 0) -> float:
+    """Seconds of one forward and backward pass of `model` (a copy: its BatchNorm statistics
+    move) on the batch (x, y) under `amp`, after `warmup` untimed ones; no optimizer step."""
     import time
 
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
@@ -122,11 +129,11 @@ def time_training_step(model, x, y, criterion, amp: str, steps: int = PROBE_STEP
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    step()
-    start = time.perf_counter()
-    for _ in range(steps):
+    for _ in range(warmup):
         step()
-    return (time.perf_counter() - start) / steps
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
 
 
 def auto_channels_last(device: torch.device) -> bool:

@@ -39,8 +39,8 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
-from .engine import (PROBE_MIN_STEPS, EngineChoice, auto_workers, check_engine_choices, choose_engine,
-                     time_training_step)
+from .engine import (PROBE_MIN_STEPS, PROBE_WARMUP, EngineChoice, auto_workers, check_engine_choices,
+                     choose_engine, time_training_step)
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
 from .metrics import METRICS
@@ -194,17 +194,22 @@ def step_timer(cfg: TrainConfig, ctx: DistContext, model: nn.Module, train_set, 
     if cfg.amp != "auto" or ctx.world_size > 1 or cfg.epochs * per_epoch < PROBE_MIN_STEPS:
         return None
     batch: list = []
+    copies: dict = {}  # amp -> its own copy of the model, warmed up on its first call
 
     def seconds(amp: str) -> float:
         if not batch:  # decoded once, for both precisions
             items = [train_set[i] for i in range(min(cfg.batch_size, len(train_set)))]
             x = torch.stack([im for im, _ in items]).to(ctx.device)
+            if cfg.channels_last is not False:  # channels_last is on unless turned off: time it as it will run
+                x = x.contiguous(memory_format=torch.channels_last)
             batch.extend([x, torch.tensor([label for _, label in items], device=ctx.device)])
-        copy = deepcopy(model)
-        x = batch[0]
-        if cfg.channels_last is not False:  # channels_last is on unless turned off: time it as it will run
-            copy, x = copy.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-        return time_training_step(copy, x, batch[1], criterion, amp)
+        warmup = 0
+        if amp not in copies:
+            copies[amp] = deepcopy(model)
+            if cfg.channels_last is not False:
+                copies[amp] = copies[amp].to(memory_format=torch.channels_last)
+            warmup = PROBE_WARMUP
+        return time_training_step(copies[amp], batch[0], batch[1], criterion, amp, warmup)
 
     return seconds
 
