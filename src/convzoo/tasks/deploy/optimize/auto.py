@@ -8,15 +8,8 @@ candidates taking turns over a few rounds so that a slow drift of the machine
 does not favour one of them. The fastest candidate that keeps fp32's answers
 wins; every faster one that lost says which rule it broke, with its figures.
 
-Keeping the answers (issue 29) is two rules:
-1. top-1 agreement >= 99% on the images where fp32 is confident (its top-1
-   probability >= 0.5). Where fp32's best two classes are near ties, any
-   rounding flips them, and how often depends on the CPU: over all images the
-   rule judged the hardware, not the runtime. With too few confident images to
-   tell 99% from luck, the agreement over all images is judged, and the note
-   says so.
-2. with labels (a validation split), accuracy at most 0.5 points below fp32's
-   (NNCF's maximum accuracy drop, as quantize_with_accuracy_control uses it).
+Keeping the answers is answers.py's rule: 99% top-1 agreement on the images
+where fp32 is confident, and, with labels, at most 0.5 points of accuracy lost.
 Reduced precisions are only tried with enough calibration images to tell 99%
 agreement from luck.
 
