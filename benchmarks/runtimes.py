@@ -47,7 +47,6 @@ import torchvision
 import convzoo as cz
 from convzoo.factory import default_preprocessing
 from convzoo.tasks.deploy.optimize import answers as rule, auto
-from convzoo.tasks.deploy.optimize.calibration import MIN_AGREEMENT_IMAGES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from real_images import real_images  # noqa: E402
@@ -161,7 +160,7 @@ def print_model(name: str, rows: list[Row]) -> None:
     print(f"\n{name}: {answers.confident_images} of {answers.images} scored images confident "
           f"(fp32 top-1 >= {rule.CONFIDENT:.0%})")
     if not answers.judged_on_confident:
-        print(f"  too few confident images to judge ({answers.confident_images} < {MIN_AGREEMENT_IMAGES}): "
+        print(f"  too few confident images to judge ({answers.confident_images} < {rule.MIN_CONFIDENT_IMAGES}): "
               f"keeping the answers is judged on the all-images agreement instead")
     print(f"{'runner':<36} {'img/s':>8} {'x base':>7} {'IQR':>11} {'confident':>16} {'all':>7} {'keeps':>5}")
     for row in rows:

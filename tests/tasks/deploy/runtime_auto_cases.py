@@ -53,7 +53,7 @@ def builds(monkeypatch):
 
 def test_auto_chooses_the_fastest_that_agrees_and_says_why_not_a_faster_one(home, calibration, builds):
     model = cz.get_model("resnet18").eval()
-    with pytest.warns(RuntimeChoiceWarning, match=r"openvino int8 was faster but agreed with fp32 on \d+\.\d% of 24"):
+    with pytest.warns(RuntimeChoiceWarning, match=r"openvino int8 was faster but agreed with fp32 on \d+\.\d+% of 24"):
         fast = cz.optimize(model, runtime="auto", calibration=calibration, input_size=SIZE, batch_size=8,
                            progress=False)
     measured = {m.label: m for m in fast.measured}

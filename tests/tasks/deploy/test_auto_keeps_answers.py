@@ -63,9 +63,9 @@ def test_a_faster_candidate_that_changes_a_confident_answer_is_refused_and_says_
     fast = _measured(reference, "openvino bf16", _flipped(reference, [7]), seconds=0.5)
     assert fast.confident_agreement == pytest.approx(0.98)
     assert pick([eager, fast]) is eager
-    assert fast.refusal() == "agreed with fp32 on 98.0% of 50 confident images (< 99%)"
+    assert fast.refusal() == "agreed with fp32 on 98.00% of 50 confident images (< 99%)"
     note = auto._explain(eager, [eager, fast], [], auto.MIN_AGREEMENT)
-    assert "openvino bf16 was faster but agreed with fp32 on 98.0% of 50 confident images (< 99%)" in note
+    assert "openvino bf16 was faster but agreed with fp32 on 98.00% of 50 confident images (< 99%)" in note
 
 
 @pytest.mark.parametrize("wrong, keeps", [(10, False), (4, True)])
@@ -89,9 +89,9 @@ def test_too_few_confident_images_fall_back_to_all_images_and_the_note_says_so()
     fast = _measured(reference, "openvino int8", _flipped(reference, [20, 21, 22]), seconds=0.2)
     assert fast.confident_agreement == 1.0 and fast.confident_images == 5 and not fast.judged_on_confident
     assert pick([eager, fast]) is eager
-    assert fast.refusal() == "agreed with fp32 on 87.5% of 24 images (< 99%)"
+    assert fast.refusal() == "agreed with fp32 on 87.50% of 24 images (< 99%)"
     note = auto._explain(eager, [eager, fast], [], auto.MIN_AGREEMENT)
-    assert "only 5 of 24 images have fp32 confident (top-1 >= 50%; 20+ needed): agreement judged on all" in note
+    assert "only 5 of 24 images have fp32 confident (top-1 >= 50%; 10+ needed): agreement judged on all" in note
 
 
 def test_labels_must_match_the_images():

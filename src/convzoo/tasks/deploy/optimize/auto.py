@@ -38,7 +38,7 @@ from ....utils.cpu import CpuCapabilities
 from ....utils.home import convzoo_home
 from ...shared.extras import EXTRA_OF_MODULE, has_module
 from ...shared.timing import timed_rounds
-from .answers import ANSWERS_RULE, CONFIDENT, MIN_AGREEMENT, Measurement, Reference, pick
+from .answers import ANSWERS_RULE, CONFIDENT, MIN_AGREEMENT, MIN_CONFIDENT_IMAGES, Measurement, Reference, pick
 from .calibration import MIN_AGREEMENT_IMAGES, batches
 from .runners import Runner, build_runner
 
@@ -221,7 +221,7 @@ def _explain(chosen: Measurement, measured: list[Measurement], skipped: list[str
     # Under MIN_AGREEMENT_IMAGES images in all, "not tried: only N calibration images" says it already.
     if chosen.images >= MIN_AGREEMENT_IMAGES and not chosen.judged_on_confident:
         parts.append(f"only {chosen.confident_images} of {chosen.images} images have fp32 confident "
-                     f"(top-1 >= {CONFIDENT:.0%}; {MIN_AGREEMENT_IMAGES}+ needed): agreement judged on all images")
+                     f"(top-1 >= {CONFIDENT:.0%}; {MIN_CONFIDENT_IMAGES}+ needed): agreement judged on all images")
     for m in measured:
         why = m.refusal(min_agreement)
         if m.error:
