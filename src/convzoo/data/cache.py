@@ -90,7 +90,6 @@ class CachedImages(ImageDataset):
         with ThreadPoolExecutor(max(1, threads or available_cores())) as pool:
             self.images = list(tqdm(pool.map(decode, range(len(self.samples))), total=len(self.samples),
                                     desc=desc, disable=not progress, leave=False, dynamic_ncols=True))
-        self.nbytes = sum(t.numel() * t.element_size() for t in self.images)
 
     def __getitem__(self, index: int):
         return self.rest(self.images[index]), self.samples[index].label

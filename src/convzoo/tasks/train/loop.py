@@ -39,8 +39,8 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
-from .engine import (PROBE_MIN_STEPS, PROBE_WARMUP, EngineChoice, auto_workers, check_engine_choices,
-                     choose_engine, time_training_step)
+from .engine import (PROBE_MIN_STEPS, PROBE_WARMUP, EngineChoice, auto_channels_last, auto_workers,
+                     check_engine_choices, choose_engine, time_training_step)
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
 from .metrics import METRICS
@@ -193,6 +193,8 @@ def step_timer(cfg: TrainConfig, ctx: DistContext, model: nn.Module, train_set, 
         per_epoch = min(per_epoch, cfg.max_steps_per_epoch)
     if cfg.amp != "auto" or ctx.world_size > 1 or cfg.epochs * per_epoch < PROBE_MIN_STEPS:
         return None
+    # Timed in the layout it will train in: the given one, else engine.py's choice for this device.
+    channels_last = cfg.channels_last if cfg.channels_last is not None else auto_channels_last(ctx.device)
     batch: list = []
     copies: dict = {}  # amp -> its own copy of the model, warmed up on its first call
 
@@ -200,13 +202,13 @@ def step_timer(cfg: TrainConfig, ctx: DistContext, model: nn.Module, train_set, 
         if not batch:  # decoded once, for both precisions
             items = [train_set[i] for i in range(min(cfg.batch_size, len(train_set)))]
             x = torch.stack([im for im, _ in items]).to(ctx.device)
-            if cfg.channels_last is not False:  # channels_last is on unless turned off: time it as it will run
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             batch.extend([x, torch.tensor([label for _, label in items], device=ctx.device)])
         warmup = 0
         if amp not in copies:
             copies[amp] = deepcopy(model)
-            if cfg.channels_last is not False:
+            if channels_last:
                 copies[amp] = copies[amp].to(memory_format=torch.channels_last)
             warmup = PROBE_WARMUP
         return time_training_step(copies[amp], batch[0], batch[1], criterion, amp, warmup)
