@@ -24,7 +24,9 @@ def add_train_parser(sub) -> None:
                                                 "--overwrite or --resume")
     add_options(p, "overwrite", val_fraction=d.val_fraction, seed=d.seed)
     g = p.add_argument_group("transfer learning")
-    g.add_argument("--freeze", default=d.freeze, help="none | backbone (linear probe) | stages:K (stem + first K stages)")
+    g.add_argument("--freeze", default=d.freeze,
+                   help="auto (pretrained: the stem and the stages at 1/4 resolution or finer; from scratch: none) "
+                        "| none | backbone (linear probe) | stages:K (stem + first K stages)")
     g.add_argument("--probe-epochs", type=int, default=d.probe_epochs, help="first epochs as a linear probe")
     g.add_argument("--unfreeze-every", type=int, default=d.unfreeze_every,
                    help="gradual unfreezing: one more stage from the top every N epochs")

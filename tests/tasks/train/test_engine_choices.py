@@ -14,7 +14,7 @@ from convzoo.data.cache import CachedImages, cached, estimated_bytes, fits_in_me
 from convzoo.data.datasets import ImageDataset, Sample
 from convzoo.data.preprocessing import Preprocessing
 from convzoo.data.transforms import train_transforms
-from convzoo.tasks.train.engine import MAX_AUTO_WORKERS, choose_engine
+from convzoo.tasks.train.engine import MAX_AUTO_WORKERS, TRIAL_STEPS, PrecisionTrial, choose_engine, decide_amp
 from convzoo.utils.cpu import cpu_capabilities
 
 CPU = torch.device("cpu")
@@ -40,32 +40,43 @@ def auto(**overrides):
 
 
 @pytest.mark.parametrize("fp32_s, bf16_s, expected", [(1.0, 0.8, "bf16"), (1.0, 0.97, "none"), (1.0, 1.3, "none")])
-def test_where_bf16_is_native_the_faster_precision_is_measured(fp32_s, bf16_s, expected):
+def test_where_bf16_is_native_the_first_steps_measure_the_faster_precision(fp32_s, bf16_s, expected):
     flags, _ = MACHINES["Zen 4 (AVX-512 bf16)"]
+    choice = auto(caps=cpu_capabilities(flags=flags), trial=True)
+    assert choice.amp == "auto" and choice.amp_trial == ("none", "bf16")
+    trial = PrecisionTrial(choice.amp_trial)
     asked = []
-
-    def step_seconds(amp):
+    while trial.deciding:
+        amp = trial.amp()
         asked.append(amp)
-        return {"none": fp32_s, "bf16": bf16_s}[amp]
+        # a precision's first step is slow (kernels built): the warm-up leaves it out
+        trial.record({"none": fp32_s, "bf16": bf16_s}[amp] * (10 if asked.count(amp) == 1 else 1))
+    assert len(asked) == TRIAL_STEPS and asked.count("none") == asked.count("bf16")
+    assert asked[2:] == ["none", "bf16", "bf16", "none", "none", "bf16"]  # ABBA: drift favours neither
+    assert trial.chosen == expected and trial.amp() == expected
+    assert f"{fp32_s:.2f} s in fp32, {bf16_s:.2f} s in bf16" in trial.line
 
-    choice = auto(caps=cpu_capabilities(flags=flags), step_seconds=step_seconds)
-    assert sorted(set(asked)) == ["bf16", "none"] and len(asked) == 6 and choice.amp == expected
-    assert any(f"{fp32_s:.2f} s in fp32, {bf16_s:.2f} s in bf16" in r for r in choice.reasons)
+
+def test_the_trial_compares_medians_so_one_slow_step_does_not_decide():
+    assert decide_amp({"none": [1.0, 1.0, 3.0], "bf16": [0.8, 2.5, 0.8]})[0] == "bf16"
+    assert decide_amp({"none": [1.0, 1.0, 1.0], "bf16": [0.99, 0.98, 0.97]})[0] == "none"  # within the margin
 
 
 @pytest.mark.parametrize("machine", [m for m, (_, native) in MACHINES.items() if not native])
 def test_without_native_bf16_nothing_is_timed(machine):
-    def step_seconds(amp):
-        raise AssertionError("timed a precision on a CPU without native bf16")
-
-    assert auto(caps=cpu_capabilities(flags=MACHINES[machine][0]), step_seconds=step_seconds).amp == "none"
+    choice = auto(caps=cpu_capabilities(flags=MACHINES[machine][0]), trial=True)
+    assert choice.amp == "none" and choice.amp_trial == ()
 
 
 def test_a_gpu_takes_its_precision_without_timing():
-    def step_seconds(amp):
-        raise AssertionError("timed on a GPU")
+    choice = auto(device=CUDA, cuda_bf16=True, trial=True)
+    assert choice.amp == "bf16" and choice.amp_trial == ()
 
-    assert auto(device=CUDA, cuda_bf16=True, step_seconds=step_seconds).amp == "bf16"
+
+def test_without_a_trial_native_bf16_is_taken_by_the_rule():
+    flags, _ = MACHINES["Zen 4 (AVX-512 bf16)"]
+    choice = auto(caps=cpu_capabilities(flags=flags), trial=False)
+    assert choice.amp == "bf16" and choice.amp_trial == ()
 
 
 @pytest.mark.parametrize("machine", MACHINES)
@@ -184,15 +195,20 @@ def test_the_estimate_reads_the_headers(photos):
     assert estimated_bytes(photos, 56) == pytest.approx(exact, rel=0.01)
 
 
+def image_folder(photos, root):
+    """`photos` written as root/train/<class>/ and root/val/<class>/ (the same images in both)."""
+    for split in ("train", "val"):
+        for s in photos.samples:
+            folder = root / split / photos.classes[s.label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.open(s.path).save(folder / s.path.name)
+    return root
+
+
 def test_a_training_run_records_the_engine_it_resolved(tmp_path, photos):
     from convzoo.tasks.train.loop import TrainConfig, train
 
-    data = tmp_path / "data"
-    for split in ("train", "val"):
-        for s in photos.samples:
-            folder = data / split / photos.classes[s.label]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.open(s.path).save(folder / s.path.name)
+    data = image_folder(photos, tmp_path / "data")
     out = tmp_path / "run"
     result = train(TrainConfig(str(data), model="mobilenet_v3_small", weights=None, out=str(out), epochs=1,
                                batch_size=2, image_size=32, progress=False, check_data=False, max_steps_per_epoch=1))
@@ -202,22 +218,35 @@ def test_a_training_run_records_the_engine_it_resolved(tmp_path, photos):
     assert result["history"][0]["elapsed_s"] > 0
 
 
-def test_timing_a_precision_leaves_the_model_as_it_was(photos):
-    """step_timer times a copy: the model's weights and BatchNorm statistics do not move;
-    a run too short to repay the timing gets no timer."""
-    import convzoo as cz
+@pytest.mark.parametrize("epochs, world_size, amp, expected", [
+    (20, 1, "auto", True), (1, 1, "auto", False), (20, 2, "auto", False), (20, 1, "none", False)])
+def test_a_trial_runs_only_in_a_run_long_enough_on_one_process(photos, epochs, world_size, amp, expected):
+    """A run shorter than the trial, one under torchrun, or one given its precision measures nothing."""
     from convzoo.tasks.shared.distributed import DistContext
-    from convzoo.tasks.train.loop import TrainConfig, step_timer
+    from convzoo.tasks.train.loop import TrainConfig, trial_allowed
 
-    model = cz.get_model("mobilenet_v3_small", weights=None, num_classes=2)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    train_set = photos.with_transform(train_transforms(PRE, crop="scale"))
-    ctx = DistContext(0, 1, 0, CPU)
-    criterion = torch.nn.CrossEntropyLoss()
-    long_run = TrainConfig("unused", batch_size=2, epochs=20)
-    seconds = step_timer(long_run, ctx, model, train_set, criterion)
-    assert seconds("none") > 0 and seconds("bf16") > 0
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert step_timer(TrainConfig("unused", batch_size=2, epochs=1), ctx, model, train_set, criterion) is None
-    assert step_timer(TrainConfig("unused", batch_size=2, epochs=20, amp="none"), ctx, model, train_set,
-                      criterion) is None
+    cfg = TrainConfig("unused", batch_size=2, epochs=epochs, amp=amp)
+    assert trial_allowed(cfg, DistContext(0, world_size, 0, CPU), len(photos)) is expected
+
+
+def test_a_run_long_enough_records_the_precision_its_trial_chose(tmp_path, photos, monkeypatch):
+    """On a CPU with native bf16 (simulated) the first steps alternate; the checkpoint records the choice."""
+    import convzoo.tasks.train.engine as engine
+    from convzoo.tasks.train.loop import TrainConfig, train
+
+    flags, _ = MACHINES["Zen 4 (AVX-512 bf16)"]
+    monkeypatch.setattr(engine, "cpu_capabilities", lambda: cpu_capabilities(flags=flags))
+    data = image_folder(photos, tmp_path / "data")
+    out = tmp_path / "run"
+    epochs = -(-2 * TRIAL_STEPS // (len(photos) // 2))  # just long enough
+    result = train(TrainConfig(str(data), model="mobilenet_v3_small", weights=None, out=str(out), epochs=epochs,
+                               batch_size=2, image_size=32, progress=False, check_data=False, mlflow=True))
+    config = json.loads((out / "last.json").read_text())["config"]
+    assert config["amp"] in ("none", "bf16")
+    assert len(result["history"]) == epochs
+    # MLflow keeps the config's "auto" (a param cannot change) and adds what the trial chose
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=(out / "mlruns").as_uri())
+    (found,) = client.search_runs([client.get_experiment_by_name("convzoo").experiment_id])
+    assert found.data.params["amp"] == "auto" and found.data.params["amp_chosen"] == config["amp"]

@@ -9,11 +9,14 @@
   Zen 4 a channels_last training step at 224 px ran efficientnet_lite0 1.25x
   faster in bf16 than fp32, but mobilenet_v3_large 0.83x, and lite0 at 96 px
   0.73x (small convolutions, where the casts cost more than they save). So
-  there the run times a few steps of each on a copy of the model, with its
-  first real batch, and keeps the faster (`choose_amp`; bf16 must win by
-  BF16_MARGIN, since fp32 is exact); a run too short to repay that
-  (PROBE_MIN_STEPS) or under torchrun (each process could choose otherwise)
-  takes bf16.
+  there the run's own first steps alternate the two (`PrecisionTrial`: one
+  warm-up step each, then TRIAL_ROUNDS pairs in ABBA order, the medians
+  compared; bf16 must win by BF16_MARGIN, since fp32 is exact), and the rest of
+  the run keeps the faster. The trial's steps are real training steps, so it
+  costs nothing but the slower precision's share of them; timing a copy of the
+  model beforehand cost 10-40 s and, on a 2-core VM whose speed drifts by 10%
+  within seconds, misjudged mobilenet_v3_large. A run under twice the trial,
+  or under torchrun (each process could choose otherwise), takes bf16.
 - channels_last: on for CPUs and CUDA GPUs. oneDNN's convolutions (and
   cuDNN's tensor cores) work in NHWC; in NCHW every convolution converts its
   input and output. On a 2-core Zen 4, a training step at 224 px ran
@@ -40,9 +43,9 @@ import torch
 from ...utils.cpu import CpuCapabilities, available_cores, cpu_capabilities
 
 AMP_CHOICES = ("auto", "none", "bf16", "fp16")
-PROBE_MIN_STEPS = 40  # training steps in a run from which timing fp32 against bf16 pays
-PROBE_WARMUP = 2  # untimed steps per precision first: the first steps are slow (allocations, oneDNN's kernels)
-PROBE_ROUNDS = 3  # then one timed step per precision per round, the precisions alternating
+TRIAL_WARMUP = 1  # untimed steps per precision first: a precision's first step builds its kernels
+TRIAL_ROUNDS = 3  # then timed pairs of steps, fp32 and bf16, in ABBA order so drift favours neither
+TRIAL_STEPS = 2 * (TRIAL_WARMUP + TRIAL_ROUNDS)  # a run of under twice this takes bf16 untimed
 BF16_MARGIN = 1.05  # bf16 is chosen over fp32 only when this much faster
 CACHE_CHOICES = ("auto", "memory", "off")
 MAX_AUTO_WORKERS = 8
@@ -50,17 +53,22 @@ MAX_AUTO_WORKERS = 8
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """What the engine settings resolved to, and one short reason per automatic choice."""
+    """What the engine settings resolved to, and one short reason per automatic choice.
+    amp "auto" with `amp_trial`: the run's first steps measure these precisions (PrecisionTrial)."""
 
     amp: str
     channels_last: bool
     cache: bool
     workers: int
     reasons: tuple[str, ...] = field(default=())
+    amp_trial: tuple[str, ...] = field(default=())
 
     def describe(self) -> str:
         """One line for the run's log."""
-        precision = "fp32" if self.amp == "none" else f"{self.amp} autocast"
+        if self.amp_trial:
+            precision = "fp32 or bf16 autocast (measured on the first steps)"
+        else:
+            precision = "fp32" if self.amp == "none" else f"{self.amp} autocast"
         layout = "channels_last" if self.channels_last else "NCHW"
         cache = "decoded images cached in memory" if self.cache else "images decoded every epoch"
         workers = f"{self.workers} loader worker{'s' if self.workers != 1 else ''}"
@@ -90,7 +98,7 @@ def auto_amp(device: torch.device, caps: CpuCapabilities | None = None, cuda_bf1
 def amp_candidates(device: torch.device, caps: CpuCapabilities | None = None,
                    cuda_bf16: bool | None = None) -> tuple[str, ...]:
     """The precisions --amp auto chooses between here: fp32 and bf16 on a CPU with native
-    bf16 (measured: choose_amp), else the one auto_amp gives."""
+    bf16 (measured: PrecisionTrial), else the one auto_amp gives."""
     if device.type == "cpu":
         caps = caps if caps is not None else cpu_capabilities()
         if caps.native_bf16:
@@ -98,42 +106,49 @@ def amp_candidates(device: torch.device, caps: CpuCapabilities | None = None,
     return (auto_amp(device, caps, cuda_bf16),)
 
 
-def choose_amp(candidates: tuple[str, ...], step_seconds, rounds: int = PROBE_ROUNDS) -> tuple[str, str]:
-    """The faster of fp32 ("none") and bf16 by `step_seconds(amp)` (the seconds of one
-    training step), called in alternating rounds so that the machine's drift and the first
-    steps' slowness favour neither; the medians decide, bf16 only when BF16_MARGIN faster.
-    Returns the choice and one line saying what was measured."""
-    if len(candidates) == 1:
-        return candidates[0], ""
-    seconds: dict[str, list[float]] = {amp: [] for amp in candidates}
-    for r in range(rounds):
-        for amp in (candidates if r % 2 == 0 else candidates[::-1]):
-            seconds[amp].append(step_seconds(amp))
+class PrecisionTrial:
+    """--amp auto's measurement where bf16 is native: the precision of each of the run's
+    first TRIAL_STEPS training steps, and their seconds, then the faster precision.
+
+    The loop asks `amp()` before a step and `record(seconds)` after it, while `deciding`;
+    then `chosen` is "none" (fp32) or "bf16", and `line` says what was measured."""
+
+    def __init__(self, candidates: tuple[str, ...] = ("none", "bf16"), warmup: int = TRIAL_WARMUP,
+                 rounds: int = TRIAL_ROUNDS):
+        a, b = candidates
+        self._warmup = 2 * warmup
+        self.schedule = [a, b] * warmup + [amp for r in range(rounds) for amp in ((a, b) if r % 2 == 0 else (b, a))]
+        self.seconds: dict[str, list[float]] = {a: [], b: []}
+        self.steps = 0
+        self.chosen: str | None = None
+        self.line = ""
+
+    @property
+    def deciding(self) -> bool:
+        return self.chosen is None
+
+    def amp(self) -> str:
+        """The precision of the next step: the schedule's while deciding, then the chosen one."""
+        return self.schedule[self.steps] if self.deciding else self.chosen
+
+    def record(self, seconds: float) -> None:
+        """The seconds of the step just run at `amp()`; the last one decides."""
+        if not self.deciding:
+            return
+        if self.steps >= self._warmup:
+            self.seconds[self.schedule[self.steps]].append(seconds)
+        self.steps += 1
+        if self.steps == len(self.schedule):
+            self.chosen, self.line = decide_amp(self.seconds)
+
+
+def decide_amp(seconds: dict[str, list[float]]) -> tuple[str, str]:
+    """fp32 ("none") or bf16 by the medians of their steps' seconds, bf16 only when BF16_MARGIN
+    faster; and one line saying what was measured."""
     fp32, bf16 = statistics.median(seconds["none"]), statistics.median(seconds["bf16"])
     chosen = "bf16" if fp32 >= BF16_MARGIN * bf16 else "none"
-    return chosen, f"a training step took {fp32:.2f} s in fp32, {bf16:.2f} s in bf16"
-
-
-def time_training_step(model, x, y, criterion, amp: str, warmup: int = 0) -> float:
-    """Seconds of one forward and backward pass of `model` (a copy: its BatchNorm statistics
-    move) on the batch (x, y) under `amp`, after `warmup` untimed ones; no optimizer step."""
-    import time
-
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    model.train()
-
-    def step():
-        with torch.autocast(x.device.type, dtype=dtype, enabled=amp != "none"):
-            out = model(x)
-            loss = criterion(out[0] if isinstance(out, (tuple, list)) else out, y)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+    return chosen, (f"amp {chosen}: a training step took {fp32:.2f} s in fp32, {bf16:.2f} s in bf16 "
+                    f"(medians of {len(seconds['none'])} each)")
 
 
 def auto_channels_last(device: torch.device) -> bool:
@@ -149,23 +164,24 @@ def auto_workers(cached: bool, cores: int, world_size: int = 1) -> int:
 def choose_engine(amp: str, channels_last: bool | None, cache: str, workers: int | None, *,
                   device: torch.device, cacheable: bool, cache_fits: bool, caps: CpuCapabilities | None = None,
                   cores: int | None = None, world_size: int = 1, cuda_bf16: bool | None = None,
-                  step_seconds=None) -> EngineChoice:
+                  trial: bool = False) -> EngineChoice:
     """The engine settings: each given one as it is, each auto one (amp "auto",
     channels_last None, cache "auto", workers None) chosen from the machine.
     cacheable: the training transform starts with a resize (split_fixed);
     cache_fits: the decoded set fits in memory (cache.fits_in_memory);
-    step_seconds: amp -> seconds per training step (time_training_step), where the
-    run may time the precisions; None: the rule alone (bf16 where it is native)."""
+    trial: the run may measure the precisions on its first steps (long enough, one process);
+    where there is a choice to measure, amp stays "auto" and `amp_trial` names the candidates.
+    False: the rule alone (bf16 where it is native)."""
     check_engine_choices(amp, cache)
     if cache == "memory" and not cacheable:
         raise ValueError("--cache memory needs a training crop that starts with a resize: use --crop scale "
                          "(the default), or --cache off")
-    reasons = []
+    reasons, amp_trial = [], ()
     if amp == "auto":
         candidates = amp_candidates(device, caps, cuda_bf16)
-        if len(candidates) > 1 and step_seconds is not None:
-            amp, measured = choose_amp(candidates, step_seconds)
-            reasons.append(f"amp {amp}: {measured}")
+        if len(candidates) > 1 and trial:
+            amp_trial = candidates
+            reasons.append(f"amp: the first {TRIAL_STEPS} steps alternate fp32 and bf16, the faster is kept")
         else:
             amp = auto_amp(device, caps, cuda_bf16)
             reasons.append(f"amp {amp}: " + _amp_reason(device, amp))
@@ -180,7 +196,7 @@ def choose_engine(amp: str, channels_last: bool | None, cache: str, workers: int
         use_cache = cache == "memory"
     if workers is None:
         workers = auto_workers(use_cache, cores if cores is not None else available_cores(), world_size)
-    return EngineChoice(amp, bool(channels_last), use_cache, workers, tuple(reasons))
+    return EngineChoice(amp, bool(channels_last), use_cache, workers, tuple(reasons), amp_trial)
 
 
 def _amp_reason(device: torch.device, amp: str) -> str:
@@ -191,6 +207,6 @@ def _amp_reason(device: torch.device, amp: str) -> str:
     return f"no autocast on {device.type}"
 
 
-__all__ = ["AMP_CHOICES", "BF16_MARGIN", "CACHE_CHOICES", "EngineChoice", "MAX_AUTO_WORKERS", "PROBE_MIN_STEPS",
-           "amp_candidates", "auto_amp", "auto_channels_last", "auto_workers", "check_engine_choices", "choose_amp",
-           "choose_engine", "time_training_step"]
+__all__ = ["AMP_CHOICES", "BF16_MARGIN", "CACHE_CHOICES", "TRIAL_STEPS", "EngineChoice", "MAX_AUTO_WORKERS",
+           "PrecisionTrial", "amp_candidates", "auto_amp", "auto_channels_last", "auto_workers",
+           "check_engine_choices", "choose_engine", "decide_amp"]

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from ...data.sampling import ClassBalancedSampler
 from ..shared.distributed import DistContext
+from .engine import PrecisionTrial
 
 if TYPE_CHECKING:
     from torch.optim.swa_utils import AveragedModel
@@ -36,6 +37,11 @@ class TrainingRun:
     mixer: Callable | None  # mixup / cutmix; None: both off
     criterion: nn.Module
     steps_per_epoch: int  # optimizer steps an epoch makes; the cosine schedule ends at the last one
+    trial: PrecisionTrial | None = None  # --amp auto measuring fp32 against bf16 on the first steps (engine.py)
+
+    def step_amp(self) -> str:
+        """The precision of the next training step: the trial's while it runs, else --amp's."""
+        return self.trial.amp() if self.trial is not None else self.cfg.amp
 
     @property
     def eval_model(self) -> nn.Module:
@@ -91,11 +97,11 @@ def loss_and_logits(out, target, criterion, aux_loss_weight: float) -> tuple[tor
     return criterion(main, target) + aux_loss_weight * sum(criterion(a, target) for a in aux), main
 
 
-def autocast(cfg, device: torch.device):
+def autocast(amp: str, device: torch.device):
     """The forward pass's precision: --amp none | bf16 | fp16."""
-    if cfg.amp == "none":
+    if amp == "none":
         return torch.autocast(device.type, enabled=False)
-    dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
 
 
@@ -117,13 +123,15 @@ def train_one_epoch(run: TrainingRun, wrapped: nn.Module, loader: DataLoader, ep
                leave=False, dynamic_ncols=True)
     optimizer.zero_grad(set_to_none=True)
     for i, (x, y) in enumerate(loader):
+        step_start = time.perf_counter()  # after loading: the trial times the arithmetic alone
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         target = y
         if run.mixer is not None:
             x, target = run.mixer(x, y)
-        with autocast(cfg, ctx.device):
+        amp = run.step_amp()
+        with autocast(amp, ctx.device):
             loss, logits = loss_and_logits(wrapped(x), target, run.criterion, model.aux_loss_weight)
         run.scaler.scale(loss / cfg.grad_accum).backward()
         if (i + 1) % cfg.grad_accum == 0:
@@ -135,7 +143,9 @@ def train_one_epoch(run: TrainingRun, wrapped: nn.Module, loader: DataLoader, ep
             if run.ema is not None:
                 run.ema.update_parameters(model)
             step += 1
-        total_loss += loss.item() * y.shape[0]
+        total_loss += loss.item() * y.shape[0]  # .item() waits for the step to finish
+        if run.trial is not None and run.trial.deciding:
+            run.trial.record(time.perf_counter() - step_start)
         correct += (logits.argmax(1) == y).sum().item()
         seen += y.shape[0]
         elapsed = time.perf_counter() - start

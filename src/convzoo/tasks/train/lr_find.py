@@ -255,7 +255,7 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
     from .engine import auto_channels_last, auto_workers
     from .epoch import train_loader
     from .loop import build_model, training_preprocessing
-    from .optim import build_optimizer, parse_freeze
+    from .optim import apply_freeze, auto_freeze, build_optimizer, parse_freeze
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
@@ -277,7 +277,8 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
         train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0), cfg.crop))
     seed_everything(cfg.seed)
     model = build_model(cfg, len(split.classes)).to(device)
-    model.freeze(parse_freeze(cfg.freeze, len(model.stages)))
+    freeze = auto_freeze(model, cfg.weights is not None) if cfg.freeze == "auto" else cfg.freeze
+    apply_freeze(model, parse_freeze(freeze, len(model.stages)), freeze)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)

@@ -171,6 +171,12 @@ class Tracker:
             self.client.log_batch(run.info.run_id, params=params[i:i + 100])
         return run.info.run_id
 
+    def log_param(self, key: str, value) -> None:
+        """A setting decided during the run (the precision --amp auto measured), beside the
+        config's params (which keep "auto": MLflow does not let a param change)."""
+        if self.client is not None:
+            self.client.log_param(self.run_id, key, str(value)[:_PARAM_CHARS])
+
     def log_epoch(self, record: dict, val: dict | None) -> None:
         """One epoch: its record (loop.py's: epoch, train_*, val_*, lr, seconds,
         images_per_s) and its validation result (evaluate_model's), on rank 0."""
