@@ -16,6 +16,13 @@ crop from 8% of the area, no linear probe, no warm-up, no label smoothing);
 "new" is TrainConfig's defaults now. Everything else (model, weights, image
 size, epochs, seed, batch size) is the same for both. Reports the best
 validation accuracy of each run and its wall time.
+
+Engines (--engines): "current" is TrainConfig's engine defaults now; "pre-29"
+is the engine before issue 29 (fp32, NCHW, no image cache, no loader workers,
+the stem alone frozen), so that a change of engine defaults can be checked not
+to cost accuracy:
+
+    python benchmarks/transfer_recipe.py --recipes new --engines pre-29 current --seeds 0 1
 """
 from __future__ import annotations
 
@@ -34,6 +41,8 @@ import convzoo as cz
 
 OLD_DEFAULTS = dict(crop="resized", crop_scale=0.08, probe_epochs=0, warmup_epochs=0.0, label_smoothing=0.0,
                     lr=1e-3, weight_decay=0.05, layer_decay=1.0)
+# The engine before issue 29 (and what --freeze none did then: net.freeze(0) kept the stem frozen).
+PRE_29_ENGINE = dict(amp="none", channels_last=False, cache="off", workers=0, freeze="stages:0")
 
 
 def write_mnist(root: Path, per_class: int, val_per_class: int = 50, seed: int = 0) -> Path:
@@ -72,12 +81,14 @@ def write_textures(root: Path, patch: int = 32, train_per_class: int = 16) -> Pa
     return root
 
 
-def run(data: Path, recipe: str, args, out: Path) -> dict:
+def run(data: Path, recipe: str, args, out: Path, engine: str = "current") -> dict:
     cfg = cz.TrainConfig(data=str(data), model=args.model, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, seed=args.seed, out=str(out), progress=False,
                          hflip=data.name != "mnist")  # a mirrored digit is another digit (or none)
     if recipe == "old":
         cfg = dataclasses.replace(cfg, **OLD_DEFAULTS)
+    if engine == "pre-29":
+        cfg = dataclasses.replace(cfg, **PRE_29_ENGINE)
     start = time.perf_counter()
     result = cz.train(cfg)
     return {"best_acc": result["best_val_acc"], "seconds": round(time.perf_counter() - start, 1),
@@ -88,6 +99,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", nargs="+", default=["mnist", "textures"], choices=["mnist", "textures"])
     p.add_argument("--recipes", nargs="+", default=["old", "new"], choices=["old", "new"])
+    p.add_argument("--engines", nargs="+", default=["current"], choices=["pre-29", "current"])
     p.add_argument("--model", default="efficientnet_lite0")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--image-size", type=int, default=96)
@@ -108,15 +120,17 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 args.seed = seed
                 for recipe in args.recipes:
-                    print(f"{dataset} ({n_train} train / {n_val} val), recipe {recipe}, seed {seed} ...",
-                          file=sys.stderr, flush=True)
-                    row = {"dataset": dataset, "recipe": recipe, "seed": seed,
-                           **run(data, recipe, args, tmp / f"run-{dataset}-{recipe}-{seed}")}
-                    results.append(row)
-                    print(json.dumps(row), flush=True)
-    print(f"\n{'dataset':<10} {'recipe':<6} {'seed':>4} {'best val acc':>12} {'seconds':>8}")
+                    for engine in args.engines:
+                        print(f"{dataset} ({n_train} train / {n_val} val), recipe {recipe}, engine {engine}, "
+                              f"seed {seed} ...", file=sys.stderr, flush=True)
+                        row = {"dataset": dataset, "recipe": recipe, "engine": engine, "seed": seed,
+                               **run(data, recipe, args, tmp / f"run-{dataset}-{recipe}-{engine}-{seed}", engine)}
+                        results.append(row)
+                        print(json.dumps(row), flush=True)
+    print(f"\n{'dataset':<10} {'recipe':<6} {'engine':<8} {'seed':>4} {'best val acc':>12} {'seconds':>8}")
     for r in results:
-        print(f"{r['dataset']:<10} {r['recipe']:<6} {r['seed']:>4} {r['best_acc']:>12.4f} {r['seconds']:>8.1f}")
+        print(f"{r['dataset']:<10} {r['recipe']:<6} {r['engine']:<8} {r['seed']:>4} {r['best_acc']:>12.4f} "
+              f"{r['seconds']:>8.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
