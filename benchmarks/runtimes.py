@@ -27,6 +27,18 @@ machine's best) and auto's throughput as a share of it (issue 29: >= 0.95).
   given; its row is timed with the others, in the same rounds.
 - resnet50: achieved GFLOP/s of the fastest fp32 runtime and of auto, as a
   share of this machine's fp32 peak from lscpu (fp32_peak prints its formula).
+
+--fine-tune textures: answers worth keeping without downloaded weights. Each
+model is first trained by `convzoo train` from scratch (its defaults, 224 px,
+--fine-tune-epochs) on scikit-image's textures (benchmarks/transfer_recipe.py:
+brick, grass, gravel and moon in 32 px patches, 64 a class from the left halves
+of the photographs train, the 512 patches of the right halves validate); the
+checkpoint is then measured as `eval --fast` measures it: the baseline is its
+own eager fp32 model, the images are its validation split with their labels
+(every 5th calibrates, the others are scored), and auto and the table judge
+keeping the answers with labels too (accuracy at most 0.5 points below fp32's).
+
+    python benchmarks/runtimes.py --fine-tune textures --fine-tune-epochs 6
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -97,15 +110,50 @@ def _top1(run, images: torch.Tensor) -> torch.Tensor:
         return torch.cat([run(b).float().argmax(1) for b in images.split(50)])
 
 
+@dataclass
+class FineTuned:
+    """A `convzoo train` checkpoint and its validation images (preprocessed) with their labels."""
+
+    path: Path
+    images: torch.Tensor
+    labels: torch.Tensor
+    val_accuracy: float
+
+
+def fine_tune(name: str, data: Path, out: Path, epochs: int) -> FineTuned:
+    """`name` trained from scratch on `data` by convzoo's defaults at 224 px; its best checkpoint."""
+    from convzoo.data.datasets import load_dataset
+    from convzoo.data.preprocessing import Preprocessing
+    from convzoo.tasks.shared.checkpoint import read_sidecar
+
+    print(f"  {name}: training from scratch on {data.name}, {epochs} epochs ...", file=sys.stderr, flush=True)
+    result = cz.train(cz.TrainConfig(data=str(data), model=name, weights=None, epochs=epochs, image_size=224,
+                                     out=str(out), progress=False, overwrite=True))
+    path = out / "best.safetensors"
+    transform = Preprocessing.from_dict(read_sidecar(path)["preprocessing"]).transforms()
+    val = load_dataset(str(data), 0.2, 0).val.with_transform(transform)
+    images, labels = zip(*(val[i] for i in range(len(val))))
+    return FineTuned(path, torch.stack(images), torch.tensor(labels), result["best_val_acc"])
+
+
 def compare(name: str, batch_size: int, rounds: int, iters: int, agreements: list[float],
-            count: int) -> list[Row]:
-    label, baseline, fresh = _baseline(name)
-    transform = default_preprocessing(name).transforms()
-    images = torch.stack([transform(im) for im in real_images(count)])
+            count: int, tuned: FineTuned | None = None) -> list[Row]:
+    if tuned is None:
+        label, baseline, fresh = _baseline(name)
+        transform = default_preprocessing(name).transforms()
+        images, labels = torch.stack([transform(im) for im in real_images(count)]), None
+    else:
+        from convzoo.tasks.shared.checkpoint import load_checkpoint
+
+        label, baseline = "convzoo eager fp32 (fine-tuned)", torch.inference_mode()(load_checkpoint(tuned.path)[0])
+        fresh = lambda: load_checkpoint(tuned.path)[0]  # noqa: E731
+        images, labels = tuned.images, tuned.labels
     calibration = images[::5]
     scored = torch.cat([images[i:i + 4] for i in range(1, len(images), 5)])
+    calibration_labels = None if labels is None else labels[::5]
+    scored_labels = None if labels is None else torch.cat([labels[i:i + 4] for i in range(1, len(labels), 5)])
     with torch.inference_mode():
-        reference = rule.Reference.of(torch.cat([baseline(b).float() for b in scored.split(50)]))
+        reference = rule.Reference.of(torch.cat([baseline(b).float() for b in scored.split(50)]), scored_labels)
     # The pairs auto itself measures here: "best" is chosen among what auto chooses among.
     pairs, skipped = auto.candidates(torch.device("cpu"), None, calibration, compile=False)
     for why in skipped:
@@ -122,7 +170,7 @@ def compare(name: str, batch_size: int, rounds: int, iters: int, agreements: lis
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fast = cz.optimize(fresh(), runtime="auto", calibration=calibration, batch_size=batch_size,
-                               cache=False, progress=False, min_agreement=share)
+                               cache=False, progress=False, min_agreement=share, calibration_labels=calibration_labels)
         print(f"  {name}: auto at {share}: {fast.note}", file=sys.stderr, flush=True)
         key = f"auto>={share:g}: {fast.runtime} {fast.precision}"
         runs[key], kinds[key], shares[key] = fast, "auto", share
@@ -162,12 +210,15 @@ def print_model(name: str, rows: list[Row]) -> None:
     if not answers.judged_on_confident:
         print(f"  too few confident images to judge ({answers.confident_images} < {rule.MIN_CONFIDENT_IMAGES}): "
               f"keeping the answers is judged on the all-images agreement instead")
-    print(f"{'runner':<36} {'img/s':>8} {'x base':>7} {'IQR':>11} {'confident':>16} {'all':>7} {'keeps':>5}")
+    labelled = answers.accuracy is not None
+    print(f"{'runner':<36} {'img/s':>8} {'x base':>7} {'IQR':>11} {'confident':>16} {'all':>7} {'keeps':>5}"
+          + (f" {'accuracy':>8}" if labelled else ""))
     for row in rows:
         m = row.answers
         confident = f"{m.confident_agreement:.1%} of {m.confident_images}" if m.confident_agreement is not None else "-"
         print(f"{row.key:<36} {row.rate:>8.1f} {row.ratio:>7.2f} {row.q1:>5.2f}-{row.q3:<5.2f} {confident:>16} "
-              f"{m.agreement:>7.1%} {'yes' if row.keeps(row.min_agreement) else 'no':>5}", flush=True)
+              f"{m.agreement:>7.1%} {'yes' if row.keeps(row.min_agreement) else 'no':>5}"
+              + (f" {m.accuracy:>8.1%}" if labelled else ""), flush=True)
     candidates = [r for r in rows if r.kind == "candidate"]
     fastest = max(candidates, key=lambda r: r.ratio)
     for row in (r for r in rows if r.kind == "auto"):
@@ -288,6 +339,8 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=1, help="batches per timed turn")
     p.add_argument("--min-agreement", type=float, nargs="+", default=[rule.MIN_AGREEMENT],
                    help="thresholds to run runtime='auto' at (default 0.99, its own default)")
+    p.add_argument("--fine-tune", choices=["textures"], help="train each model on this set first (see above)")
+    p.add_argument("--fine-tune-epochs", type=int, default=6)
     args = p.parse_args(argv)
     if args.images < 5:
         p.error(f"--images {args.images}: at least 5 (every 5th image calibrates)")
@@ -295,9 +348,19 @@ def main(argv=None) -> int:
                platform.processor())
     print(f"{cpu}; torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.images} images")
-    for name in args.models:
-        rows = compare(name, args.batch_size, args.rounds, args.iters, args.min_agreement, args.images)
-        print_model(name, rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = None
+        if args.fine_tune:
+            from transfer_recipe import write_textures  # benchmarks/, beside this script
+
+            data = write_textures(Path(tmp) / "textures", train_per_class=64)
+        for name in args.models:
+            tuned = fine_tune(name, data, Path(tmp) / name, args.fine_tune_epochs) if data else None
+            if tuned:
+                print(f"\n{name}: trained from scratch on textures, best val accuracy {tuned.val_accuracy:.4f} "
+                      f"({len(tuned.labels)} val images, {tuned.path.name})")
+            rows = compare(name, args.batch_size, args.rounds, args.iters, args.min_agreement, args.images, tuned)
+            print_model(name, rows)
     return 0
 
 

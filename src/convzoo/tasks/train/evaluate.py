@@ -28,8 +28,7 @@ def collect_logits(model, dataset, batch_size: int = 64, device: torch.device | 
                    progress: bool = True, desc: str = "eval", amp: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
     """(logits [N, C] float32 on the CPU, labels [N]) of every image of `dataset`, in
     its order. `model`: a module, or any callable from a batch to logits (an
-    OptimizedModel). amp: "bf16" or "fp16" runs the forward pass under autocast
-    (training's validation, in the precision it trains in, as timm validates)."""
+    OptimizedModel). amp "bf16" | "fp16": under autocast (training validates in its precision)."""
     from tqdm.auto import tqdm
 
     was_training = isinstance(model, nn.Module) and model.training
@@ -37,10 +36,10 @@ def collect_logits(model, dataset, batch_size: int = 64, device: torch.device | 
         model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     logits, labels = [], []
-    device_type = torch.device(device).type
-    dtype = torch.float16 if amp == "fp16" else torch.bfloat16
+    precision = torch.autocast(torch.device(device).type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16,
+                               enabled=amp in ("bf16", "fp16"))
     for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        with torch.autocast(device_type, dtype=dtype, enabled=amp in ("bf16", "fp16")):
+        with precision:
             logits.append(model(x.to(device)).float().cpu())
         labels.append(y)
     if was_training:
