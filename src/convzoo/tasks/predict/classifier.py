@@ -12,7 +12,7 @@ from ...data.preprocessing import Preprocessing, imagenet_categories
 from ...data.sources import DEFAULT_TIMEOUT, STDIN, describe, expand_sources, load_input
 from ...factory import default_preprocessing, get_model
 from ..deploy.optimize import OptimizedModel, RuntimeOptions, optimize
-from ..deploy.optimize.calibration import MAX_CALIBRATION_IMAGES
+from ..deploy.optimize.calibration import MAX_CALIBRATION_IMAGES, spread_indices
 from ..shared.decision import DecisionRule, NoThresholdError, check_positive, default_positive
 from ..shared.device import resolve_device
 
@@ -151,9 +151,7 @@ class Classifier:
             items = [item for item in calibration if not isinstance(item, str) or item != STDIN]
         if labels is not None and len(labels) != len(items):
             raise ValueError(f"calibration: {len(labels)} labels for {len(items)} images")
-        chosen = list(range(len(items)))
-        if len(items) > limit:
-            chosen = [round(k * (len(items) - 1) / (limit - 1)) for k in range(limit)]
+        chosen = spread_indices(len(items), limit)
         picked = [items[i] for i in chosen]
         decoded = _DecodedInputs(picked, [describe(item, i) for i, item in enumerate(picked)], self._single_view,
                                  DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT)

@@ -16,6 +16,14 @@ MAX_CALIBRATION_IMAGES = 300  # NNCF's own default subset size; more changes int
 MIN_AGREEMENT_IMAGES = 20  # fewer cannot tell 99% agreement from luck (one image is 5%)
 
 
+def spread_indices(count: int, limit: int = MAX_CALIBRATION_IMAGES) -> list[int]:
+    """Which of `count` items calibrate: all of them, or `limit` spread evenly from the first
+    to the last, so that a class-sorted folder gives every class a say."""
+    if count <= limit:
+        return list(range(count))
+    return [round(k * (count - 1) / (limit - 1)) for k in range(limit)]
+
+
 def calibration_tensor(calibration, limit: int = MAX_CALIBRATION_IMAGES) -> torch.Tensor | None:
     """The calibration images as one float batch (at most `limit` images), or None."""
     if calibration is None:
