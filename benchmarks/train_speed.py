@@ -70,7 +70,10 @@ yet, the running sum of the epochs' training "seconds", which leaves out
 set-up and validation: the report says which) and val accuracy. The target of
 a (set, seed) is the old run's best val accuracy; each run's time to accuracy
 is the elapsed time of its first epoch at or above it (None: never reached);
-acceptance: old / new >= 2 with new's best accuracy >= old's. A --targets
+acceptance: old / new >= 2 with new's best accuracy >= old's. Each --candidate
+KEY=VALUE ... runs one more engine per (set, seed), the new defaults with those
+TrainConfig fields (a setting being considered, e.g. train_crop=160), timed to
+the new run's best accuracy the same way. A --targets
 accuracy per set is timed besides (DAWNBench's way). With 16 texture patches
 per class (64 images: 2 optimizer steps an epoch) an old run reached 0.934
 after its first 2 steps and 0.71 after 4: too few steps to measure
@@ -164,10 +167,10 @@ def convzoo_config(spec: dict, out: str):
     """The TrainConfig of a convzoo run: its defaults, or the old engine's settings."""
     import convzoo as cz
 
-    cfg = cz.TrainConfig(data=spec["data"], model=spec["model"], weights=spec["weights"], out=out,
-                         epochs=spec["epochs"], batch_size=spec["batch_size"], image_size=spec["image_size"],
-                         seed=spec["seed"], device=spec["device"], progress=False, overwrite=True,
-                         **spec.get("config", {}))
+    fields = dict(data=spec["data"], model=spec["model"], weights=spec["weights"], out=out,
+                  epochs=spec["epochs"], batch_size=spec["batch_size"], image_size=spec["image_size"],
+                  seed=spec["seed"], device=spec["device"], progress=False, overwrite=True)
+    cfg = cz.TrainConfig(**{**fields, **spec.get("config", {})})  # a --candidate may set image_size too
     skipped = []
     if spec["engine"] == "convzoo-old":
         changes, skipped = existing_fields(OLD_ENGINE)
@@ -395,6 +398,7 @@ def throughput_ratios(ips: dict) -> dict:
 def accuracy_part(args, tmp: Path) -> dict:
     from transfer_recipe import write_mnist, write_textures
 
+    candidates = [parse_candidate(pairs) for pairs in args.candidate]
     sets = {"mnist": lambda root: write_mnist(root, per_class=args.per_class),
             "textures": lambda root: write_textures(root, train_per_class=args.textures_per_class)}
     stated = {k: float(v) for k, _, v in (t.partition("=") for t in args.targets)}
@@ -403,15 +407,58 @@ def accuracy_part(args, tmp: Path) -> dict:
         data = sets[name](tmp / name)
         for seed in args.seeds:
             runs = {}
-            for engine in ("convzoo-old", "convzoo"):
-                print(f"accuracy: {name}, seed {seed}, {engine} ...", file=sys.stderr, flush=True)
+            # which run -> (engine, TrainConfig fields on top of the engine's)
+            plan = {"old": ("convzoo-old", {}), "new": ("convzoo", {})}
+            for i, fields in enumerate(candidates):
+                plan[f"candidate {i + 1}"] = ("convzoo", fields)
+            for which, (engine, extra) in plan.items():
+                print(f"accuracy: {name}, seed {seed}, {which} ...", file=sys.stderr, flush=True)
                 spec = {"engine": engine, "model": args.accuracy_model, "weights": "DEFAULT", "data": str(data),
                         "epochs": args.accuracy_epochs, "batch_size": args.batch_size,
                         "image_size": args.accuracy_image_size, "seed": seed, "device": args.device,
-                        "config": {"hflip": name != "mnist"}}  # a mirrored digit is another digit (or none)
-                runs["old" if engine == "convzoo-old" else "new"] = in_process(spec, args.timeout)
-            rows.append({"dataset": name, "seed": seed, **time_to_accuracy(runs, stated.get(name)), "runs": runs})
-    return {"model": args.accuracy_model, "rows": rows}
+                        # a mirrored digit is another digit (or none)
+                        "config": {"hflip": name != "mnist", **extra}}
+                runs[which] = in_process(spec, args.timeout)
+            row = {"dataset": name, "seed": seed,
+                   **time_to_accuracy({k: runs[k] for k in ("old", "new")}, stated.get(name)), "runs": runs}
+            row["candidates"] = [candidate_against_new(runs["new"], runs[f"candidate {i + 1}"], stated.get(name))
+                                 for i in range(len(candidates))]
+            rows.append(row)
+    return {"model": args.accuracy_model, "rows": rows, "candidates": candidates}
+
+
+def parse_candidate(pairs: list[str]) -> dict:
+    """--candidate KEY=VALUE ...: TrainConfig fields, each VALUE read as JSON where it parses
+    (160, 0.5, true, null), else as a string ("stages:1")."""
+    fields = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--candidate {pair!r}: write KEY=VALUE, e.g. train_crop=160")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[key] = value
+    return fields
+
+
+def candidate_against_new(new: dict, candidate: dict, stated: float | None) -> dict | None:
+    """A candidate setting judged as the issue judges a default: the seconds it takes to reach
+    the new defaults' best val accuracy (and the stated one), as new / candidate."""
+    if "error" in candidate or "error" in new:
+        return None
+    runs = {"new": new, "candidate": candidate}
+    target = max(runs["new"]["val_acc"])
+    reached = {k: first_reached(runs[k], target) for k in ("new", "candidate")}
+    best = {k: max(runs[k]["val_acc"]) for k in ("new", "candidate")}
+    out = {"target": target, "best": best, "seconds_to_target": reached,
+           "new_over_candidate": reached["new"] / reached["candidate"] if reached["candidate"] else None,
+           "images_per_s": {k: runs[k]["images_per_s"][-1] for k in ("new", "candidate")}}
+    if stated is not None:
+        at = {k: first_reached(runs[k], stated) for k in ("new", "candidate")}
+        out.update(stated=stated, seconds_to_stated=at,
+                   stated_new_over_candidate=at["new"] / at["candidate"] if at["new"] and at["candidate"] else None)
+    return out
 
 
 def first_reached(run: dict, target: float) -> float | None:
@@ -499,7 +546,7 @@ def render_accuracy(part: dict, epochs: int) -> list[str]:
             errors = "; ".join(f"{k}: {r['error'].splitlines()[-1]}" for k, r in runs.items() if "error" in r)
             lines.append(f"| {row['dataset']} | {row['seed']} | FAILED: {errors} ||||||||||||")
             continue
-        sources = sorted({r["elapsed_source"] for r in runs.values()})
+        sources = sorted({r["elapsed_source"] for r in runs.values() if "elapsed_source" in r})
         lines.append(f"| {row['dataset']} | {row['seed']} | {row['target']:.4f} | {row['best']['old']:.4f} "
                      f"| {row['best']['new']:.4f} | {fmt(row['seconds_to_target']['old'])} "
                      f"| {fmt(row['seconds_to_target']['new'])} | {fmt(row['old_over_new'], '.2f')} "
@@ -507,10 +554,35 @@ def render_accuracy(part: dict, epochs: int) -> list[str]:
                      f"| {fmt(row.get('seconds_to_stated', {}).get('old'))} "
                      f"| {fmt(row.get('seconds_to_stated', {}).get('new'))} "
                      f"| {fmt(row.get('stated_old_over_new'), '.2f')} | {', '.join(sources)} |")
+    for i, fields in enumerate(part.get("candidates", [])):
+        lines += [""] + render_candidate(part, i, fields)
     if any(r.get("elapsed_source") == "cumulative training seconds" for row in part["rows"]
            for r in row["runs"].values()):
         lines += ["", ("- The engine does not record elapsed_s yet: times are the running sum of the epochs' "
                        "training seconds (no set-up, no validation).")]
+    return lines
+
+
+def render_candidate(part: dict, i: int, fields: dict) -> list[str]:
+    named = ", ".join(f"{k}={v}" for k, v in fields.items())
+    lines = [f"### Candidate {i + 1}: the new defaults with {named}", "",
+             ("Target: the new defaults' best val accuracy in the same (set, seed); new / candidate >= 1 "
+              "with the candidate's best >= new's would make it pay. img/s: the last epoch's training."), "",
+             ("| set | seed | target | new best | candidate best | new s | candidate s | new / candidate "
+              "| stated | new s | candidate s | new / candidate | img/s new | img/s candidate |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in part["rows"]:
+        c = row["candidates"][i]
+        if c is None:
+            lines.append(f"| {row['dataset']} | {row['seed']} | FAILED ||||||||||||")
+            continue
+        lines.append(f"| {row['dataset']} | {row['seed']} | {c['target']:.4f} | {c['best']['new']:.4f} "
+                     f"| {c['best']['candidate']:.4f} | {fmt(c['seconds_to_target']['new'])} "
+                     f"| {fmt(c['seconds_to_target']['candidate'])} | {fmt(c['new_over_candidate'], '.2f')} "
+                     f"| {fmt(c.get('stated'), '.2f')} | {fmt(c.get('seconds_to_stated', {}).get('new'))} "
+                     f"| {fmt(c.get('seconds_to_stated', {}).get('candidate'))} "
+                     f"| {fmt(c.get('stated_new_over_candidate'), '.2f')} | {fmt(c['images_per_s']['new'])} "
+                     f"| {fmt(c['images_per_s']['candidate'])} |")
     return lines
 
 
@@ -562,6 +634,9 @@ def main(argv=None) -> int:
                    help="accuracy: a stated val accuracy per set, timed besides the old run's best "
                         "(default mnist=0.9 textures=0.8)")
     p.add_argument("--accuracy-model", default="efficientnet_lite0")
+    p.add_argument("--candidate", nargs="+", action="append", default=[], metavar="KEY=VALUE",
+                   help="accuracy: also run the new defaults with these TrainConfig fields (e.g. train_crop=160) "
+                        "and time them to the new defaults' best; repeat for several candidates")
     p.add_argument("--per-class", type=int, default=30, help="accuracy: MNIST training images per digit (default 30)")
     p.add_argument("--textures-per-class", type=int, default=64,
                    help="accuracy: training patches per texture (default 64, at most 128)")

@@ -28,7 +28,7 @@ FLAGS = {
               "--label-smoothing", "--layer-decay", "--lr", "--lr-find", "--mixup", "--mlflow", "--model", "--momentum", "--monitor",
               "--no-channels-last", "--no-check", "--no-hflip", "--no-progress", "--optimizer", "--out", "--overwrite", "--patience", "--positive",
               "--probe-epochs",
-              "--randaugment", "--random-erasing", "--resume", "--seed", "--tensorboard", "--unfreeze-every", "--val-fraction",
+              "--randaugment", "--random-erasing", "--resume", "--seed", "--tensorboard", "--train-crop", "--unfreeze-every", "--val-fraction",
               "--warmup-epochs", "--weight-decay", "--weights", "--workers"],
     "eval": ["--all", "--batch-size", "--calibration", "--checkpoint", "--device", "--fast", "--json",
              "--min-agreement", "--no-progress", "--plots", "--positive", "--precision", "--report", "--report-top",

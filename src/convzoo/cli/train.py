@@ -45,13 +45,17 @@ def add_train_parser(sub) -> None:
                         "at test time); resized: ImageNet's random-resized crop (zooms in up to 3.5x)")
     g.add_argument("--crop-scale", type=float, default=d.crop_scale,
                    help="smallest area fraction kept by the random-resized crop (with --crop resized)")
+    g.add_argument("--train-crop", type=int, default=d.train_crop, metavar="PX",
+                   help="train on PX-pixel crops, validate and predict on the full crop (with --crop scale the "
+                        "objects keep their size: (PX / crop)^2 of the compute per image) (unset: the full crop)")
     add_options(g, "no_hflip")
     g.add_argument("--random-erasing", type=float, default=d.random_erasing, help="Random Erasing probability")
     g.add_argument("--drop-path-rate", type=float, default=d.drop_path_rate, help="stochastic depth")
     g.add_argument("--ema-decay", type=float, default=d.ema_decay, help="EMA of weights, e.g. 0.999 (0: off)")
     g.add_argument("--amp", choices=list(AMP_CHOICES), default=d.amp,
-                   help="mixed precision; auto: bf16 where it is native (a CPU with AVX-512 bf16 or AMX, a GPU "
-                        "with bf16), fp16 on other CUDA GPUs, none (fp32) elsewhere")
+                   help="mixed precision; auto: where bf16 is native (a CPU with AVX-512 bf16 or AMX), the faster of "
+                        "fp32 and bf16 on the run's first steps; bf16 on GPUs with it, fp16 on other CUDA GPUs; "
+                        "none (fp32) elsewhere")
     g.add_argument("--grad-accum", type=int, default=d.grad_accum)
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
                    help="NHWC memory layout (unset: on for CPUs and CUDA GPUs)")

@@ -91,6 +91,10 @@ class TrainConfig:
     # `crop_scale` of the area. benchmarks/transfer_recipe.py compares the two.
     crop: str = "scale"  # scale | resized
     crop_scale: float = 0.08  # smallest area fraction of the random-resized crop (crop="resized")
+    # Training crops smaller than the evaluation crop (Touvron et al. 2019, train/test resolution):
+    # with crop="scale" the objects keep their size and the network sees less around them, for
+    # (train_crop / crop)^2 of the compute. benchmarks/train_speed.py --candidate measures it.
+    train_crop: int | None = None  # None: the evaluation crop
     hflip: bool = True  # off for images whose mirror image is another class (digits, text)
     random_erasing: float = 0.0
     drop_path_rate: float = 0.0
@@ -134,6 +138,12 @@ def training_preprocessing(cfg: TrainConfig) -> Preprocessing:
     return base
 
 
+def training_crop(pre: Preprocessing, cfg: TrainConfig) -> Preprocessing:
+    """The training images' preprocessing: `pre` with its crop at --train-crop (the resize
+    before it unchanged, so a crop of the same scale), or `pre` itself."""
+    return replace(pre, crop_size=cfg.train_crop) if cfg.train_crop else pre
+
+
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     kwargs = {"drop_path_rate": cfg.drop_path_rate} if cfg.drop_path_rate else {}
     model = get_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **kwargs)
@@ -146,12 +156,19 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     return model
 
 
+# The networks here reduce their input 32x: below 32 px the last stage has nothing left to see.
+MIN_TRAIN_CROP = 32
+
+
 def check_config(cfg: TrainConfig) -> None:
     """Settings that cannot train, refused in one line before any work."""
     for name in ("epochs", "batch_size", "grad_accum"):
         if getattr(cfg, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} {getattr(cfg, name)}: must be at least 1")
+    if cfg.train_crop is not None and cfg.train_crop < MIN_TRAIN_CROP:
+        raise ValueError(f"--train-crop {cfg.train_crop}: must be at least {MIN_TRAIN_CROP} px "
+                         "(unset: train on the evaluation crop)")
     balancing.check_balance(cfg.balance)
     balancing.check_monitor(cfg.monitor)
     check_engine_choices(cfg.amp, cfg.cache)
@@ -243,7 +260,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         clear_previous_run(out)
     if ctx.is_main:
         write_excluded(out, split)
-    train_tf = train_transforms(pre, cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0), cfg.crop)
+    train_tf = train_transforms(training_crop(pre, cfg), cfg.randaugment, cfg.random_erasing, cfg.hflip,
+                                (cfg.crop_scale, 1.0), cfg.crop)
     seed_everything(cfg.seed)
     model = build_model(cfg, len(classes)).to(ctx.device)
     n_stages = len(model.stages)
