@@ -143,22 +143,27 @@ def fine_tune(name: str, data: Path, out: Path, epochs: int) -> FineTuned:
     val = split.val.with_transform(transform)
     images, labels = zip(*(val[i] for i in range(len(val))))
     images, labels = torch.stack(images), torch.tensor(labels)
-    accuracy = result["best_val_acc"]
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in load_checkpoint(path)[0].modules()):
-        path, accuracy = refreshed_batchnorm(path, split.train.with_transform(transform), images, labels)
+    refreshed = refreshed_batchnorm(path, split.train.with_transform(transform), images, labels)
+    if refreshed is None:
+        accuracy = result["best_val_acc"]
+    else:
+        path, accuracy = refreshed
         print(f"  {name}: BatchNorm statistics recomputed on the training images: val accuracy "
               f"{result['best_val_acc']:.4f} -> {accuracy:.4f}", file=sys.stderr, flush=True)
     return FineTuned(path, images, labels, accuracy)
 
 
 def refreshed_batchnorm(path: Path, train_set, val_images: torch.Tensor, val_labels: torch.Tensor
-                        ) -> tuple[Path, float]:
+                        ) -> tuple[Path, float] | None:
     """The checkpoint with its BatchNorm running statistics recomputed over the training images
     (torch.optim.swa_utils.update_bn: an exact average, not a momentum's). 48 steps from scratch
     leave them far from the weights' own (mobilenet_v3's BatchNorm momentum is 0.01: 62% of
     its start), and an eval-mode network that answers one class for everything has no answers
-    worth keeping; the weights themselves are convzoo train's. Saved beside the original."""
+    worth keeping; the weights themselves are convzoo train's. Saved beside the original;
+    None for a model without BatchNorm (convnext_tiny: LayerNorm has no running statistics)."""
     model, meta = load_checkpoint(path)
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return None
     loader = torch.utils.data.DataLoader(train_set, batch_size=32)
     torch.optim.swa_utils.update_bn((x for x, _ in loader), model)
     model.eval()

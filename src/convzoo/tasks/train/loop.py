@@ -144,6 +144,12 @@ def training_crop(pre: Preprocessing, cfg: TrainConfig) -> Preprocessing:
     return replace(pre, crop_size=cfg.train_crop) if cfg.train_crop else pre
 
 
+def training_transforms(pre: Preprocessing, cfg: TrainConfig):
+    """The training images' transforms from the run's settings: what train and lr_find both feed."""
+    return train_transforms(training_crop(pre, cfg), cfg.randaugment, cfg.random_erasing, cfg.hflip,
+                            (cfg.crop_scale, 1.0), cfg.crop)
+
+
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     kwargs = {"drop_path_rate": cfg.drop_path_rate} if cfg.drop_path_rate else {}
     model = get_model(cfg.model, weights=cfg.weights, num_classes=num_classes, **kwargs)
@@ -260,8 +266,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         clear_previous_run(out)
     if ctx.is_main:
         write_excluded(out, split)
-    train_tf = train_transforms(training_crop(pre, cfg), cfg.randaugment, cfg.random_erasing, cfg.hflip,
-                                (cfg.crop_scale, 1.0), cfg.crop)
+    train_tf = training_transforms(pre, cfg)
     seed_everything(cfg.seed)
     model = build_model(cfg, len(classes)).to(ctx.device)
     n_stages = len(model.stages)

@@ -246,7 +246,6 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
     "min_loss_lr" (the LR of the lowest loss), "min_loss_lr_over_10", "plot", "steps",
     "diverged", "rule", "lrs", "losses" (the smoothed curve)}."""
     from ...data.datasets import load_dataset
-    from ...data.transforms import train_transforms
     from ..shared.device import resolve_device
     from ..shared.distributed import DistContext
     from ..shared.seeding import seed_everything
@@ -254,7 +253,7 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
     from ...utils.cpu import available_cores
     from .engine import auto_channels_last, auto_workers
     from .epoch import train_loader
-    from .loop import build_model, training_crop, training_preprocessing
+    from .loop import build_model, training_preprocessing, training_transforms
     from .optim import apply_freeze, auto_freeze, build_optimizer, parse_freeze
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -273,8 +272,7 @@ def run_lr_find(cfg, *, start_lr: float = 1e-7, end_lr: float = 10.0, num_steps:
     balance, _ = balancing.resolve_balance(cfg.balance, counts)
     balancing.check_counts(counts, balance)
     pre = training_preprocessing(cfg)
-    train_set = split.train.with_transform(
-        train_transforms(training_crop(pre, cfg), cfg.randaugment, cfg.random_erasing, cfg.hflip, (cfg.crop_scale, 1.0), cfg.crop))
+    train_set = split.train.with_transform(training_transforms(pre, cfg))
     seed_everything(cfg.seed)
     model = build_model(cfg, len(split.classes)).to(device)
     freeze = auto_freeze(model, cfg.weights is not None) if cfg.freeze == "auto" else cfg.freeze
