@@ -62,7 +62,9 @@ digits per class, default 30, and 50 per class validate) and textures
 --textures-per-class from each photograph's left half train, default 64, and
 every patch of the right halves validates: 512). efficientnet_lite0 with its
 packaged weights, --accuracy-image-size 224 (what `convzoo train` uses
-unasked), --accuracy-epochs 4, each --seed, the same recipe otherwise
+unasked), --accuracy-epochs 10 (`convzoo train`'s default: a shorter run
+judges a schedule nobody trains with; at 4 the new engine was ahead of the old
+on mnist and behind at 10), each --seed, the same recipe otherwise
 (TrainConfig's defaults; hflip off for digits, as transfer_recipe does). Per
 run and epoch: elapsed seconds since train() was called to the end of that
 epoch's validation (history "elapsed_s"; where the engine does not record it
@@ -73,7 +75,9 @@ is the elapsed time of its first epoch at or above it (None: never reached);
 acceptance: old / new >= 2 with new's best accuracy >= old's. Each --candidate
 KEY=VALUE ... runs one more engine per (set, seed), the new defaults with those
 TrainConfig fields (a setting being considered, e.g. train_crop=160), timed to
-the new run's best accuracy the same way. A --targets
+the new run's best accuracy the same way. --old-control runs the old defaults a
+second time with channels_last: the same arithmetic rounded in another order,
+so the gap between the two old runs' bests is what rounding alone moves. A --targets
 accuracy per set is timed besides (DAWNBench's way). With 16 texture patches
 per class (64 images: 2 optimizer steps an epoch) an old run reached 0.934
 after its first 2 steps and 0.71 after 4: too few steps to measure
@@ -104,6 +108,10 @@ MODELS = ("efficientnet_lite0", "resnet50", "mobilenet_v3_large")
 # Before issue 29: fp32, NCHW, every image decoded every epoch, no loader workers, and the stem alone frozen
 # (what --freeze none did then: net.freeze(0) kept the stem frozen; "stages:0" says it outright now).
 OLD_ENGINE = {"amp": "none", "channels_last": False, "cache": "off", "workers": 0, "freeze": "stages:0"}
+# The old engine again with only the memory layout changed: the same arithmetic up to the order of
+# its roundings, so its best val accuracy against the old run's shows how far one run's best moves
+# by rounding alone (--old-control).
+OLD_CONTROL = {"channels_last": True}
 ENGINE_FIELDS = ("amp", "channels_last", "cache", "workers", "device", "freeze")
 # scikit-image photographs whose shorter side is >= 384 px, so every crop is 384-640 px
 PHOTO_CLASSES = {"a": ("astronaut.png", "coffee.png", "rocket.jpg", "motorcycle_left.png"),
@@ -173,7 +181,8 @@ def convzoo_config(spec: dict, out: str):
     cfg = cz.TrainConfig(**{**fields, **spec.get("config", {})})  # a --candidate may set image_size too
     skipped = []
     if spec["engine"] == "convzoo-old":
-        changes, skipped = existing_fields(OLD_ENGINE)
+        # --old-control: the old engine with a setting that changes no arithmetic (e.g. the memory layout)
+        changes, skipped = existing_fields({**OLD_ENGINE, **spec.get("old_control", {})})
         cfg = dataclasses.replace(cfg, **changes)
     return cfg, skipped
 
@@ -411,6 +420,8 @@ def accuracy_part(args, tmp: Path) -> dict:
             plan = {"old": ("convzoo-old", {}), "new": ("convzoo", {})}
             for i, fields in enumerate(candidates):
                 plan[f"candidate {i + 1}"] = ("convzoo", fields)
+            if args.old_control:
+                plan["old control"] = ("convzoo-old", {})
             for which, (engine, extra) in plan.items():
                 print(f"accuracy: {name}, seed {seed}, {which} ...", file=sys.stderr, flush=True)
                 spec = {"engine": engine, "model": args.accuracy_model, "weights": "DEFAULT", "data": str(data),
@@ -418,9 +429,15 @@ def accuracy_part(args, tmp: Path) -> dict:
                         "image_size": args.accuracy_image_size, "seed": seed, "device": args.device,
                         # a mirrored digit is another digit (or none)
                         "config": {"hflip": name != "mnist", **extra}}
+                if which == "old control":
+                    spec["old_control"] = OLD_CONTROL
                 runs[which] = in_process(spec, args.timeout)
             row = {"dataset": name, "seed": seed,
                    **time_to_accuracy({k: runs[k] for k in ("old", "new")}, stated.get(name)), "runs": runs}
+            row["val_images"] = sum(1 for f in (data / "val").rglob("*") if f.is_file())
+            if args.old_control:
+                row["old_control"] = {"settings": OLD_CONTROL, "best": max(runs["old control"]["val_acc"])
+                                      if "val_acc" in runs["old control"] else None}
             row["candidates"] = [candidate_against_new(runs["new"], runs[f"candidate {i + 1}"], stated.get(name))
                                  for i in range(len(candidates))]
             rows.append(row)
@@ -554,12 +571,34 @@ def render_accuracy(part: dict, epochs: int) -> list[str]:
                      f"| {fmt(row.get('seconds_to_stated', {}).get('old'))} "
                      f"| {fmt(row.get('seconds_to_stated', {}).get('new'))} "
                      f"| {fmt(row.get('stated_old_over_new'), '.2f')} | {', '.join(sources)} |")
+    if any("old_control" in row for row in part["rows"]):
+        lines += [""] + render_old_control(part)
     for i, fields in enumerate(part.get("candidates", [])):
         lines += [""] + render_candidate(part, i, fields)
     if any(r.get("elapsed_source") == "cumulative training seconds" for row in part["rows"]
            for r in row["runs"].values()):
         lines += ["", ("- The engine does not record elapsed_s yet: times are the running sum of the epochs' "
                        "training seconds (no set-up, no validation).")]
+    return lines
+
+
+def render_old_control(part: dict) -> list[str]:
+    """The old engine run twice, the second time with a change of layout only: how far the best val
+    accuracy of one recipe moves between runs that differ only in rounding."""
+    settings = next(row["old_control"]["settings"] for row in part["rows"] if "old_control" in row)
+    lines = [f"### The old engine's own scatter: the old defaults again with {json.dumps(settings)}", "",
+             ("The same recipe, seed and arithmetic; only the order of the roundings differs. The gap between "
+              "the two old runs is what one run's best moves by rounding alone."), "",
+             "| set | seed | old best | old control best | new best | old - control (images) |",
+             "|---|---|---|---|---|---|"]
+    for row in part["rows"]:
+        control = row.get("old_control", {}).get("best")
+        if row["target"] is None or control is None:
+            continue
+        n_val = row.get("val_images")
+        gap = f"{(row['best']['old'] - control) * n_val:+.0f}" if n_val else "-"
+        lines.append(f"| {row['dataset']} | {row['seed']} | {row['best']['old']:.4f} | {control:.4f} "
+                     f"| {row['best']['new']:.4f} | {gap} |")
     return lines
 
 
@@ -627,7 +666,8 @@ def main(argv=None) -> int:
     p.add_argument("--plain-workers", type=int, default=2, help="the plain loop's DataLoader workers (default 2)")
     p.add_argument("--datasets", nargs="+", default=["mnist", "textures"], choices=["mnist", "textures"],
                    help="accuracy: the sets (benchmarks/transfer_recipe.py)")
-    p.add_argument("--accuracy-epochs", type=int, default=4, help="accuracy: epochs per run (default 4)")
+    p.add_argument("--accuracy-epochs", type=int, default=10,
+                   help="accuracy: epochs per run (default 10, convzoo train's default)")
     p.add_argument("--accuracy-image-size", type=int, default=224,
                    help="accuracy: px (default 224, the Lite0 weights' crop size: what `convzoo train` uses unasked)")
     p.add_argument("--targets", nargs="+", default=["mnist=0.9", "textures=0.8"], metavar="SET=ACC",
@@ -637,6 +677,9 @@ def main(argv=None) -> int:
     p.add_argument("--candidate", nargs="+", action="append", default=[], metavar="KEY=VALUE",
                    help="accuracy: also run the new defaults with these TrainConfig fields (e.g. train_crop=160) "
                         "and time them to the new defaults' best; repeat for several candidates")
+    p.add_argument("--old-control", action="store_true",
+                   help="accuracy: also run the old defaults with channels_last (the same arithmetic, rounded in "
+                        "another order), to show how far one run's best moves by rounding alone")
     p.add_argument("--per-class", type=int, default=30, help="accuracy: MNIST training images per digit (default 30)")
     p.add_argument("--textures-per-class", type=int, default=64,
                    help="accuracy: training patches per texture (default 64, at most 128)")
