@@ -642,13 +642,18 @@ def render(report: dict) -> str:
 
 
 def versions() -> dict:
-    import fastai
+    import importlib.metadata
+
     import torch
     import torchvision
 
     import convzoo
 
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "fastai": fastai.__version__,
+    try:  # the accuracy part runs convzoo alone: fastai is needed only by the throughput part's fastai engine
+        fastai = importlib.metadata.version("fastai")
+    except importlib.metadata.PackageNotFoundError:
+        fastai = "not installed"
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "fastai": fastai,
             "convzoo": convzoo.__version__, "threads": torch.get_num_threads()}
 
 
