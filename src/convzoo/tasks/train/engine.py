@@ -17,6 +17,11 @@
   model beforehand cost 10-40 s and, on a 2-core VM whose speed drifts by 10%
   within seconds, misjudged mobilenet_v3_large. A run under twice the trial,
   or under torchrun (each process could choose otherwise), takes bf16.
+  On the CPU, "bf16" leaves depthwise convolutions in fp32 (depthwise.py):
+  oneDNN's bf16 ones are slower than its fp32 ones, and with them in bf16 a
+  2-core Intel Xeon with AMX trained lite0 and mobilenet_v3_large slower in
+  bf16 than in fp32 (0.72x, 0.66x); with them in fp32, 1.24x and 1.20x faster
+  (benchmarks/depthwise_bf16.py).
 - channels_last: on for CPUs and CUDA GPUs. oneDNN's convolutions (and
   cuDNN's tensor cores) work in NHWC; in NCHW every convolution converts its
   input and output. On a 2-core Zen 4, a training step at 224 px ran

@@ -38,6 +38,7 @@ from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
 from . import balance as balancing
 from .data_check import check_training_data, write_excluded
+from .depthwise import keep_depthwise_fp32
 from .engine import TRIAL_STEPS, EngineChoice, PrecisionTrial, auto_workers, check_engine_choices, choose_engine
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
@@ -284,6 +285,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         val_set = split.val.with_transform(pre.transforms())
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if ctx.device.type == "cpu" and cfg.amp in ("auto", "bf16"):  # "auto" here: the trial times bf16 with it
+        keep_depthwise_fp32(model)
     optimizer = build_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay)
     # Optimizer steps an epoch really makes (the loader drops a last partial batch;
     # a partial accumulation is not stepped), so the cosine schedule ends at the last step.

@@ -1,0 +1,52 @@
+"""Depthwise convolutions kept in fp32 when a CPU run trains under bf16 autocast.
+
+Autocast runs every convolution in bf16. On a CPU that pays off where the
+arithmetic is (pointwise and dense convolutions: AMX and AVX-512 bf16 do twice
+the multiply-adds per instruction), but oneDNN's bf16 depthwise convolutions
+(one filter per channel, `groups == in_channels`) are slower than its fp32
+ones, their backward pass above all: a depthwise convolution does little
+arithmetic per byte, so the casts and the bf16 kernels' weaker blocking cost
+more than the arithmetic saves. On a 2-core Intel Xeon with AMX (torch 2.14.1,
+channels_last, batch 32, forward and backward; benchmarks/depthwise_bf16.py,
+results/depthwise_bf16.md), a 5x5 depthwise convolution of 144 channels at
+28 px took 4.4x as long in bf16 as in fp32, a 3x3 of 96 channels at 56 px
+1.5x; a 1x1 convolution of 480 to 80 channels took 0.61x, a dense 3x3 at
+112 px 0.53x. A whole training step (--freeze auto's stages frozen) ran
+efficientnet_lite0 at 0.72x fp32's speed in bf16 but 1.24x with its depthwise
+convolutions in fp32; mobilenet_v3_large 0.66x and 1.20x. The PrecisionTrial
+(engine.py) then times fp32 against this mix.
+
+Only the module's `forward` is replaced, on the instance: the weights, their
+names in the state dict and the arithmetic outside autocast are unchanged, and
+a deep copy (the EMA's) gets its own. A bf16 input is widened to fp32, and the
+output stays fp32 for the next layer to cast as autocast decides.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+
+def is_depthwise(module: nn.Module) -> bool:
+    """A 2-d convolution with one group per input channel (and more than one channel)."""
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
+
+
+def _fp32_under_cpu_autocast(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    if not torch.is_autocast_enabled("cpu"):
+        return type(conv).forward(conv, x)
+    with torch.autocast("cpu", enabled=False):
+        return type(conv).forward(conv, x.float())
+
+
+def keep_depthwise_fp32(model: nn.Module) -> int:
+    """Make every depthwise convolution of `model` compute in fp32 under CPU autocast; how many there are.
+    A partial, not a closure: deepcopy copies its module argument, so a copy's convolution runs itself."""
+    count = 0
+    for module in model.modules():
+        if is_depthwise(module):
+            module.forward = partial(_fp32_under_cpu_autocast, module)
+            count += 1
+    return count

@@ -1,0 +1,120 @@
+"""Depthwise convolutions in fp32 under CPU bf16 autocast (tasks/train/depthwise.py): what
+changes is only the precision they compute in under autocast; outside it the model is the
+same function, and a deep copy (the EMA's) runs its own weights. Nothing is timed."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import convzoo as cz
+from convzoo.tasks.train.depthwise import is_depthwise, keep_depthwise_fp32
+
+
+def model_and_input():
+    torch.manual_seed(0)
+    model = cz.get_model("mobilenet_v3_small", num_classes=3).eval()
+    return model, torch.randn(2, 3, 64, 64)
+
+
+def conv_output_dtypes(model: torch.nn.Module, x: torch.Tensor) -> dict[str, set]:
+    """The dtypes the depthwise and the other convolutions return in one bf16-autocast forward pass."""
+    seen = {"depthwise": set(), "other": set()}
+    hooks = [m.register_forward_hook(lambda m, _, out: seen["depthwise" if is_depthwise(m) else "other"].add(out.dtype))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def test_only_depthwise_convolutions_are_kept_and_the_rest_stay_bf16():
+    model, x = model_and_input()
+    assert conv_output_dtypes(model, x) == {"depthwise": {torch.bfloat16}, "other": {torch.bfloat16}}
+    count = keep_depthwise_fp32(model)
+    assert count == sum(1 for m in model.modules() if is_depthwise(m)) > 0
+    assert conv_output_dtypes(model, x) == {"depthwise": {torch.float32}, "other": {torch.bfloat16}}
+
+
+def test_outside_autocast_the_model_computes_exactly_what_it_did():
+    model, x = model_and_input()
+    with torch.no_grad():
+        before = model(x)
+    keys = list(model.state_dict())
+    keep_depthwise_fp32(model)
+    with torch.no_grad():
+        assert torch.equal(model(x), before)
+    assert list(model.state_dict()) == keys  # checkpoints keep their layout
+
+
+def test_a_kept_convolution_equals_its_fp32_convolution_of_the_widened_input():
+    conv = torch.nn.Conv2d(8, 8, 5, padding=2, groups=8)
+    x = torch.randn(2, 8, 12, 12).bfloat16()
+    keep_depthwise_fp32(conv)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        kept = conv(x)
+    with torch.no_grad():
+        expected = torch.nn.functional.conv2d(x.float(), conv.weight, conv.bias, padding=2, groups=8)
+    assert kept.dtype == torch.float32 and torch.equal(kept, expected)
+
+
+def test_a_deep_copy_runs_its_own_weights():
+    """The EMA is a deep copy of the model: its convolutions must not run the original's."""
+    model, _ = model_and_input()
+    keep_depthwise_fp32(model)
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for m in twin.modules():
+            if is_depthwise(m):
+                m.weight.zero_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            original = [m for m in model.modules() if is_depthwise(m)][0]
+            copied = [m for m in twin.modules() if is_depthwise(m)][0]
+            probe = torch.randn(1, original.in_channels, 8, 8)
+            assert copied.bias is None  # a BatchNorm follows: the zeroed copy answers zeros
+            assert torch.count_nonzero(copied(probe)) == 0 and torch.count_nonzero(original(probe)) > 0
+
+
+@pytest.mark.parametrize("conv, expected", [
+    (torch.nn.Conv2d(8, 8, 3, groups=8), True),
+    (torch.nn.Conv2d(8, 16, 3, groups=8), True),  # a depth multiplier of 2 is still one group per input channel
+    (torch.nn.Conv2d(8, 8, 3, groups=2), False),  # grouped (ResNeXt), not depthwise
+    (torch.nn.Conv2d(8, 8, 1), False),
+    (torch.nn.Conv2d(1, 1, 3, groups=1), False),
+])
+def test_what_counts_as_depthwise(conv, expected):
+    assert is_depthwise(conv) is expected
+
+
+ZEN3 = ("sse2", "avx", "avx2", "fma")  # no native bf16: auto resolves to fp32
+ZEN4 = ZEN3 + ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16")
+
+
+@pytest.mark.parametrize("amp, flags, installed", [
+    ("auto", ZEN4, True), ("bf16", ZEN3, True), ("auto", ZEN3, False), ("none", ZEN4, False)])
+def test_a_cpu_run_keeps_them_where_it_may_train_in_bf16(tmp_path, monkeypatch, amp, flags, installed):
+    """loop.py installs it on the CPU when the run may train in bf16 (auto on a CPU with native
+    bf16, simulated; bf16 outright), not when it trains in fp32."""
+    import numpy as np
+    from PIL import Image
+
+    import convzoo.tasks.train.engine as engine
+    import convzoo.tasks.train.loop as loop
+    from convzoo.utils.cpu import cpu_capabilities
+
+    monkeypatch.setattr(engine, "cpu_capabilities", lambda: cpu_capabilities(flags=flags))
+    calls = []
+    monkeypatch.setattr(loop, "keep_depthwise_fp32", lambda model: calls.append(model) or 0)
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            folder = tmp_path / "data" / split / label
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    loop.train(loop.TrainConfig(str(tmp_path / "data"), model="mobilenet_v3_small", weights=None,
+                                out=str(tmp_path / "run"), epochs=1, batch_size=2, image_size=32, amp=amp,
+                                progress=False, check_data=False, max_steps_per_epoch=1))
+    assert len(calls) == installed
