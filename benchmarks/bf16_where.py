@@ -20,20 +20,10 @@ import torch
 from torch import nn
 
 import convzoo as cz
+from convzoo.tasks.train.depthwise import keep_in_fp32
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from real_images import real_images  # noqa: E402
-
-
-def _keep_fp32(module: nn.Module) -> None:
-    """Run this module outside autocast, on float32 inputs (its weights are float32 already)."""
-    forward = module.forward
-
-    def fp32_forward(*args, **kwargs):
-        with torch.autocast("cpu", enabled=False):
-            return forward(*(a.float() if torch.is_tensor(a) else a for a in args), **kwargs)
-
-    module.forward = fp32_forward
 
 
 def _parts(model: nn.Module) -> list[str]:
@@ -50,7 +40,7 @@ def measure(name: str, x: torch.Tensor) -> list[tuple[str, float, float, float]]
     for kept in [None] + _parts(reference):
         model = copy.deepcopy(reference)  # the same weights, without reading the checkpoint again
         if kept is not None:
-            _keep_fp32(model.get_submodule(kept))
+            keep_in_fp32(model.get_submodule(kept))  # outside autocast, on float32 inputs
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             got = torch.cat([model(b).float() for b in x.split(50)])
         change = (got - expected).abs().max(1).values

@@ -86,35 +86,3 @@ def test_a_deep_copy_runs_its_own_weights():
 ])
 def test_what_counts_as_depthwise(conv, expected):
     assert is_depthwise(conv) is expected
-
-
-ZEN3 = ("sse2", "avx", "avx2", "fma")  # no native bf16: auto resolves to fp32
-ZEN4 = ZEN3 + ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16")
-
-
-@pytest.mark.parametrize("amp, flags, installed", [
-    ("auto", ZEN4, True), ("bf16", ZEN3, True), ("auto", ZEN3, False), ("none", ZEN4, False)])
-def test_a_cpu_run_keeps_them_where_it_may_train_in_bf16(tmp_path, monkeypatch, amp, flags, installed):
-    """loop.py installs it on the CPU when the run may train in bf16 (auto on a CPU with native
-    bf16, simulated; bf16 outright), not when it trains in fp32."""
-    import numpy as np
-    from PIL import Image
-
-    import convzoo.tasks.train.engine as engine
-    import convzoo.tasks.train.loop as loop
-    from convzoo.utils.cpu import cpu_capabilities
-
-    monkeypatch.setattr(engine, "cpu_capabilities", lambda: cpu_capabilities(flags=flags))
-    calls = []
-    monkeypatch.setattr(loop, "keep_depthwise_fp32", lambda model: calls.append(model) or 0)
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for label in ("a", "b"):
-            folder = tmp_path / "data" / split / label
-            folder.mkdir(parents=True)
-            for i in range(2):
-                Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    loop.train(loop.TrainConfig(str(tmp_path / "data"), model="mobilenet_v3_small", weights=None,
-                                out=str(tmp_path / "run"), epochs=1, batch_size=2, image_size=32, amp=amp,
-                                progress=False, check_data=False, max_steps_per_epoch=1))
-    assert len(calls) == installed

@@ -218,6 +218,27 @@ def test_a_training_run_records_the_engine_it_resolved(tmp_path, photos):
     assert result["history"][0]["elapsed_s"] > 0
 
 
+@pytest.mark.parametrize("amp, machine, kept", [
+    ("auto", "Zen 4 (AVX-512 bf16)", True), ("bf16", "Zen 3 (AVX2)", True),
+    ("auto", "Zen 3 (AVX2)", False), ("none", "Zen 4 (AVX-512 bf16)", False)])
+def test_a_cpu_run_keeps_depthwise_convolutions_fp32_where_it_may_train_in_bf16(tmp_path, photos, monkeypatch,
+                                                                              amp, machine, kept):
+    """loop.py keeps them fp32 (depthwise.py) when the run may train in bf16 (auto on a CPU with
+    native bf16, simulated; bf16 outright), and leaves the model alone when it trains in fp32."""
+    import convzoo.tasks.train.engine as engine
+    import convzoo.tasks.train.loop as loop
+
+    flags, _ = MACHINES[machine]
+    monkeypatch.setattr(engine, "cpu_capabilities", lambda: cpu_capabilities(flags=flags))
+    calls = []
+    monkeypatch.setattr(loop, "keep_depthwise_fp32", lambda model: calls.append(model) or 0)
+    data = image_folder(photos, tmp_path / "data")
+    loop.train(loop.TrainConfig(str(data), model="mobilenet_v3_small", weights=None, out=str(tmp_path / "run"),
+                                epochs=1, batch_size=2, image_size=32, amp=amp, progress=False, check_data=False,
+                                max_steps_per_epoch=1))
+    assert len(calls) == kept
+
+
 @pytest.mark.parametrize("epochs, world_size, amp, expected", [
     (20, 1, "auto", True), (1, 1, "auto", False), (20, 2, "auto", False), (20, 1, "none", False)])
 def test_a_trial_runs_only_in_a_run_long_enough_on_one_process(photos, epochs, world_size, amp, expected):

@@ -34,19 +34,26 @@ def is_depthwise(module: nn.Module) -> bool:
     return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
 
 
-def _fp32_under_cpu_autocast(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+def _fp32_under_cpu_autocast(module: nn.Module, *args, **kwargs):
+    forward = type(module).forward
     if not torch.is_autocast_enabled("cpu"):
-        return type(conv).forward(conv, x)
+        return forward(module, *args, **kwargs)
     with torch.autocast("cpu", enabled=False):
-        return type(conv).forward(conv, x.float())
+        return forward(module, *(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args),
+                       **kwargs)
+
+
+def keep_in_fp32(module: nn.Module) -> None:
+    """Make `module` compute in fp32 under CPU autocast (its floating inputs widened; outside autocast
+    it is unchanged). A partial, not a closure: deepcopy copies its module argument, so a copy runs itself."""
+    module.forward = partial(_fp32_under_cpu_autocast, module)
 
 
 def keep_depthwise_fp32(model: nn.Module) -> int:
-    """Make every depthwise convolution of `model` compute in fp32 under CPU autocast; how many there are.
-    A partial, not a closure: deepcopy copies its module argument, so a copy's convolution runs itself."""
+    """Make every depthwise convolution of `model` compute in fp32 under CPU autocast; how many there are."""
     count = 0
     for module in model.modules():
         if is_depthwise(module):
-            module.forward = partial(_fp32_under_cpu_autocast, module)
+            keep_in_fp32(module)
             count += 1
     return count
