@@ -19,6 +19,8 @@ def write_openvino(model: nn.Module, example: torch.Tensor, dynamic_batch: bool,
     with warnings.catch_warnings():
         # Tracing warns about Python branches on shapes (TF "SAME" padding); only the batch may vary.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # convert_model traces with torch.jit, which torch 2.14 marks deprecated: OpenVINO's notice, not the user's.
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
         converted = ov.convert_model(model, example_input=example, input=[ov.PartialShape(shape)])
     converted.inputs[0].get_tensor().set_names({"image"})
     converted.outputs[0].get_tensor().set_names({"logits"})

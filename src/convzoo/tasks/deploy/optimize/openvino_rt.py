@@ -51,6 +51,8 @@ def openvino_runner(model: nn.Module, precision: str, size: tuple[int, int], in_
         # Tracing warns about every shape-dependent Python branch (TF "SAME" padding);
         # the shapes are fixed but the batch, which those branches do not read.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # convert_model traces with torch.jit, which torch 2.14 marks deprecated: OpenVINO's notice, not the user's.
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
         converted = ov.convert_model(model, example_input=torch.zeros(1, in_chans, *size),
                                      input=[ov.PartialShape([-1, in_chans, *size])])
     if precision == "int8":
