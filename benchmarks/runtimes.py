@@ -26,7 +26,11 @@ machine's best) and auto's throughput as a share of it (issue 29: >= 0.95).
 - "auto": optimize(runtime="auto") with cache=False, at each --min-agreement
   given; its row is timed with the others, in the same rounds.
 - resnet50: achieved GFLOP/s of the fastest fp32 runtime and of auto, as a
-  share of this machine's fp32 peak from lscpu (fp32_peak prints its formula).
+  share of this machine's fp32 peak from lscpu (fp32_peak prints its formula),
+  and of the GFLOP/s torch's fp32 2048x2048 matrix product measures here (a VM's
+  lscpu gives its nominal clock, not the turbo its cores run at: on a 2-core
+  Intel Xeon with AMX at a reported 2.1 GHz, onnxruntime fp32 came to 112% of
+  the formula's peak).
 
 --fine-tune textures: answers worth keeping without downloaded weights. Each
 model is first trained by `convzoo train` from scratch (its defaults, 224 px,
@@ -35,14 +39,18 @@ brick, grass, gravel and moon in 32 px patches, 64 a class from the left halves
 of the photographs train, the 512 patches of the right halves validate); the
 checkpoint is then measured as `eval --fast` measures it: the baseline is its
 own eager fp32 model, the images are its validation split with their labels;
-auto and int8 calibrate on what `eval --fast` gives them (up to 300 of the val
-images, spread over the class-sorted list: calibration.spread_indices), the
+auto checks answers on what `eval --fast` gives it (up to 600 of the val
+images, spread over the class-sorted list: calibration.spread_indices; int8
+measures its ranges on 300 of those), the
 table scores every val image (what `eval --fast` reports on: auto's choice is
 judged in part on the images it saw, as it is there), and both judge keeping
 the answers with labels too (accuracy at most 0.5 points below fp32's). A run
 from 103 calibration images (every 5th) chose openvino bf16 over int8 for
 resnet50 (2 disagreements in 103 confident images: 98.1%; on the other 402,
-99.0%): at 99% a sample of 100 turns on one image.
+99.0%): at 99% a sample of 100 turns on one image. On a 2-core Intel Xeon with
+AMX, judged on 300, auto refused openvino bf16 for mobilenet_v3_large (3
+changes in 296 confident images: 98.99%) where every val image showed 99.4% of
+505 (results/runtimes_fine_tuned_amx.md, run 1): hence up to 600.
 
     python benchmarks/runtimes.py --fine-tune textures --fine-tune-epochs 6
 """
@@ -66,7 +74,7 @@ import torchvision
 import convzoo as cz
 from convzoo.factory import default_preprocessing
 from convzoo.tasks.deploy.optimize import answers as rule, auto
-from convzoo.tasks.deploy.optimize.calibration import spread_indices
+from convzoo.tasks.deploy.optimize.calibration import MAX_CHECK_IMAGES, spread_indices
 from convzoo.tasks.shared.checkpoint import load_checkpoint, save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -185,8 +193,8 @@ def compare(name: str, batch_size: int, rounds: int, iters: int, agreements: lis
     if labels is None:  # every 5th calibrates, the others are scored: held out from what auto saw
         calibration, calibration_labels = images[::5], None
         scored, scored_labels = torch.cat([images[i:i + 4] for i in range(1, len(images), 5)]), None
-    else:  # as `eval --fast`: auto calibrates on up to 300 of the val images, spread; every one is scored
-        chosen = spread_indices(len(images))
+    else:  # as `eval --fast`: auto checks up to 600 of the val images, spread; every one is scored
+        chosen = spread_indices(len(images), MAX_CHECK_IMAGES)
         calibration, calibration_labels = images[chosen], labels[chosen]
         scored, scored_labels = images, labels
     with torch.inference_mode():
@@ -290,11 +298,35 @@ def print_flops(name: str, rows: list[Row]) -> None:
     peak, how = fp32_peak()
     for line in how:
         print(f"  {line}")
+    matmul = matmul_gflops()
+    print(f"  measured: torch's fp32 {MATMUL_SIDE}x{MATMUL_SIDE} matrix product, {matmul:.1f} GFLOP/s"
+          + (f" ({matmul / peak:.0%} of the formula's peak)" if peak else ""))
     fp32 = max((r for r in rows if r.answers.precision == "fp32" and r.kind != "auto"), key=lambda r: r.rate)
     for label, row in [(f"fastest fp32 ({fp32.key})", fp32)] + [(r.key, r) for r in rows if r.kind == "auto"]:
         achieved = 2 * gmacs * row.rate
         of_peak = f", {achieved / peak:.1%} of the fp32 peak" if peak else ""
-        print(f"{label}: {row.rate:.1f} img/s x {2 * gmacs:.3f} GFLOP = {achieved:.1f} GFLOP/s{of_peak}")
+        print(f"{label}: {row.rate:.1f} img/s x {2 * gmacs:.3f} GFLOP = {achieved:.1f} GFLOP/s{of_peak}, "
+              f"{achieved / matmul:.1%} of the measured matrix product's")
+    if peak and matmul > peak:
+        print("  the matrix product outran the formula's peak: the clock it read is below the one the cores run "
+              "at (a VM's nominal clock, turbo), so shares of the measured product are the ones to trust here")
+
+
+MATMUL_SIDE = 2048
+
+
+def matmul_gflops(side: int = MATMUL_SIDE, repeats: int = 5) -> float:
+    """GFLOP/s of torch's fp32 matrix product (the BLAS's sgemm, about the most of the fp32 peak any
+    code reaches), the best of `repeats`: a measured ceiling beside the formula's, whose clock may be
+    understated (a VM reports its nominal clock, the cores run at turbo)."""
+    a, b = torch.randn(side, side), torch.randn(side, side)
+    torch.mm(a, b)  # warm-up: the BLAS's threads and buffers
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * side**3 / best / 1e9
 
 
 # ---- this machine's fp32 peak (kept here: utils/cpu.py is another engineer's) -----------

@@ -229,8 +229,8 @@ def add_runtime_options(parser, *, named_outright: bool = False) -> None:
             help="--fast keeps a runtime only if it gives fp32's top-1 class on this share of the calibration images"))
         actions.append(group.add_argument(
             "--calibration", metavar="DIR",
-            help="images that int8 calibrates on and --fast checks its answers on (unset: the images being "
-                 "processed, up to 300)"))
+            help="images that --fast checks its answers on and int8 calibrates on (unset: the images being "
+                 "processed, up to 600; int8's ranges come from 300 of them)"))
     for action in actions:
         action.shared_option = "runtime"
 

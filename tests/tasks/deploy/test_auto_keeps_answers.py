@@ -5,6 +5,7 @@ is built and nothing is timed.
    or on all images when too few are confident to tell 99% from luck;
 2. with labels, accuracy at most 0.5 points below fp32's."""
 import json
+import warnings
 
 import pytest
 import torch
@@ -191,3 +192,41 @@ def test_eval_fast_labels_follow_the_calibration_images_kept(tmp_path):
     assert torch.equal(images[1], clf.calibration_images([files[3]])[0])
     with pytest.raises(ValueError, match="5 labels for 6 images"):
         clf._calibration_batch(files, labels=[0] * 5)
+
+
+def test_auto_checks_answers_on_up_to_600_images(stub_choice):
+    """optimize() hands auto the first MAX_CHECK_IMAGES (600) of 1000 calibration images, and their
+    labels: at 99% one image is a third of the margin on 300 (benchmarks/runtimes.py saw a runtime
+    refused for 3 changes in 296 that kept 99.4% of 505)."""
+    from convzoo.tasks.deploy.optimize import RuntimeChoiceWarning, optimize
+    from convzoo.tasks.deploy.optimize.calibration import MAX_CHECK_IMAGES
+
+    _, labels, model, images, _ = stub_choice
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeChoiceWarning)
+        fast = optimize(model, runtime="auto", calibration=images, calibration_labels=labels, input_size=2,
+                        batch_size=250, progress=False)
+    assert MAX_CHECK_IMAGES == 600
+    assert {(m.images, m.labelled) for m in fast.measured} == {(600, 600)}
+
+
+@pytest.mark.parametrize("runtime, module, runner", [("torch", "eager", "pt2e_int8_runner"),
+                                                     ("openvino", "openvino_rt", "openvino_runner")])
+def test_int8_measures_its_ranges_on_300_of_the_images_spread(monkeypatch, runtime, module, runner):
+    """The answers are checked on up to 600 images, int8's activation ranges come from 300 of them
+    spread over the batch (NNCF's own subset size), first and last included."""
+    import importlib
+
+    from convzoo.factory import get_model
+    from convzoo.tasks.deploy.optimize.runners import build_runner
+
+    seen = []
+    target = importlib.import_module(f"convzoo.tasks.deploy.optimize.{module}")
+    monkeypatch.setattr(target, runner, lambda model, *args: seen.append([a for a in args
+                                                                         if isinstance(a, torch.Tensor)]))
+    images = torch.arange(600).float().view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
+    build_runner(get_model("mobilenet_v3_small"), runtime, "int8", size=(2, 2), calibration=images,
+                 compile=False, progress=False)
+    (calibration,), = seen
+    firsts = calibration[:, 0, 0, 0].long().tolist()
+    assert len(firsts) == 300 and firsts[0] == 0 and firsts[-1] == 599 and firsts == sorted(set(firsts))

@@ -12,7 +12,7 @@ from ...data.preprocessing import Preprocessing, imagenet_categories
 from ...data.sources import DEFAULT_TIMEOUT, STDIN, describe, expand_sources, load_input
 from ...factory import default_preprocessing, get_model
 from ..deploy.optimize import OptimizedModel, RuntimeOptions, optimize
-from ..deploy.optimize.calibration import MAX_CALIBRATION_IMAGES, spread_indices
+from ..deploy.optimize.calibration import MAX_CHECK_IMAGES, spread_indices
 from ..shared.decision import DecisionRule, NoThresholdError, check_positive, default_positive
 from ..shared.device import resolve_device
 
@@ -75,7 +75,8 @@ class Classifier:
         "torch" is eager, fp32 unless asked; fast=True is runtime="auto": the fastest
         runtime/precision on this machine whose top-1 answers agree with fp32 eager on the
         calibration images (>= 99%), measured once and cached. The calibration images
-        default to the first images given to `predict` (up to 300, spread over them)."""
+        default to the first images given to `predict` (up to 600, spread over them; int8's
+        ranges come from 300 of those)."""
         model = get_model(model_name, weights=weights)
         spec = getattr(model, "pretrained_weights", None)
         preprocessing = preprocessing or (spec.preprocessing if spec else default_preprocessing(model_name))
@@ -129,14 +130,14 @@ class Classifier:
             if not member.ready:
                 member.prepare(images, labels)
 
-    def calibration_images(self, calibration, limit: int = MAX_CALIBRATION_IMAGES) -> torch.Tensor | None:
+    def calibration_images(self, calibration, limit: int = MAX_CHECK_IMAGES) -> torch.Tensor | None:
         """`calibration` (a folder, image files/URLs/arrays, or a ready batch
         tensor) as one preprocessed batch: at most `limit` images, spread evenly
         over the list (a class-sorted folder gives every class a say); images
         that cannot be read are left out."""
         return self._calibration_batch(calibration, None, limit)[0]
 
-    def _calibration_batch(self, calibration, labels=None, limit: int = MAX_CALIBRATION_IMAGES
+    def _calibration_batch(self, calibration, labels=None, limit: int = MAX_CHECK_IMAGES
                            ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """calibration_images, and `labels` (one per item of `calibration`) kept for the same images."""
         if labels is not None:
