@@ -159,9 +159,11 @@ def test_choose_with_labels_refuses_an_accuracy_drop_and_caches_apart(stub_choic
     assert choice.chosen.label == "torch fp32" and built == ["torch fp32"] and "cached" in choice.note
 
 
-def test_a_choice_cached_under_the_all_images_rule_is_not_reused(stub_choice):
+# The all-images rule (v1, no answers= part), and v3's check on at most 300 images.
+@pytest.mark.parametrize("old_rule", ["", "|answers=v3|labels=False"])
+def test_a_choice_cached_under_the_all_images_rule_is_not_reused(stub_choice, old_rule):
     choose, _, model, images, home = stub_choice
-    old_key = auto._cache_key(model, torch.device("cpu"), (2, 2), 250, None, images, False) + "|agree>=0.99"
+    old_key = auto._cache_key(model, torch.device("cpu"), (2, 2), 250, None, images, False) + "|agree>=0.99" + old_rule
     old = Measurement("torch", "fp32", 1.0, 1.0, 1000)
     (home / auto.CACHE_FILE).write_text(json.dumps({old_key: {
         "chosen": old.__dict__, "measured": [old.__dict__], "note": "chose torch fp32", "when": "before"}}))
