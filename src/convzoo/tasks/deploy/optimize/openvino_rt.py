@@ -47,14 +47,10 @@ def openvino_runner(model: nn.Module, precision: str, size: tuple[int, int], in_
     ov = import_extra("runtime 'openvino'", "openvino")
     if precision == "fp16":
         raise ValueError("fp16 inference on OpenVINO's CPU plugin is not offered here: use precision='bf16'")
-    with torch.no_grad(), warnings.catch_warnings():
-        # Tracing warns about every shape-dependent Python branch (TF "SAME" padding);
-        # the shapes are fixed but the batch, which those branches do not read.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        # convert_model traces with torch.jit, which torch 2.14 marks deprecated: OpenVINO's notice, not the user's.
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.trace", category=FutureWarning)
-        converted = ov.convert_model(model, example_input=torch.zeros(1, in_chans, *size),
-                                     input=[ov.PartialShape([-1, in_chans, *size])])
+    from ..export.openvino_format import convert_from_torch  # the export's conversion, warnings kept quiet
+
+    with torch.no_grad():
+        converted = convert_from_torch(ov, model, torch.zeros(1, in_chans, *size), [-1, in_chans, *size])
     if precision == "int8":
         converted = _quantize(converted, calibration, progress)
     compiled = ov.compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": _PRECISION_HINT[precision]})

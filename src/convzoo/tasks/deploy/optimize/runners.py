@@ -23,10 +23,10 @@ def build_runner(model: nn.Module, runtime: str, precision: str, *, size: tuple[
         raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     if compile and runtime != "torch":
         raise ValueError(f"compile=True is for runtime='torch'; {runtime} compiles the model itself")
-    if precision == "int8" and calibration is None:
-        raise ValueError("int8 needs calibration images to measure activation ranges on: pass calibration= "
-                         "(preprocessed image tensors), or --calibration DIR on the command line")
     if precision == "int8":
+        if calibration is None:
+            raise ValueError("int8 needs calibration images to measure activation ranges on: pass calibration= "
+                             "(preprocessed image tensors), or --calibration DIR on the command line")
         calibration = int8_subset(calibration)  # ranges from 300; the answers are still checked on them all
     if runtime == "torch":
         from .eager import pt2e_int8_runner, torch_runner
