@@ -30,6 +30,23 @@ def pytest_configure(config):
     from torch.utils.data._utils import signal_handling
 
     signal_handling._SIGCHLD_handler_set = True
+    share_the_cores_between_workers()
+
+
+def share_the_cores_between_workers():
+    """Under pytest-xdist (pyproject's addopts: -n 2), each worker process gets its share of the
+    cores for torch's threads, and so do the subprocesses its tests start (OMP_NUM_THREADS).
+    Two workers with two threads each on CI's 2 cores fight over them: oneDNN's threads wait for
+    each other at every operator, and the slowest test module (test_runtime_auto.py) took 228 s
+    against 150 s alone. Left alone when the caller set OMP_NUM_THREADS, or outside xdist."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    share = max(1, len(os.sched_getaffinity(0)) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(share)
+    torch.set_num_threads(share)
 
 
 @pytest.fixture

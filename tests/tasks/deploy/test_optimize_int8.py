@@ -87,7 +87,7 @@ def test_int8_without_vnni_on_oneDNN_capped_at_avx2():
     (ONEDNN_MAX_CPU_ISA) runs the int8 kernels of a CPU without VNNI (Zen 3: same figures,
     benchmarks/results/int8_without_vnni.md), and convzoo takes that CPU's path (ENABLE)."""
     env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", PYTHONPATH=os.pathsep.join(sys.path))
-    child = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+    child = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "-n", "0",
                             f"{__file__}::test_reduced_precision_gives_fp32s_confident_answers[openvino-int8-0.65]"],
                            env=env, capture_output=True, text=True, timeout=900, check=False)
     assert child.returncode == 0, child.stdout[-3000:] + child.stderr[-3000:]
