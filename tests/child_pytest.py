@@ -57,7 +57,8 @@ def run_cases_apart(request, tmp_path_factory, cases: Path, namespace: dict) -> 
     selected = [item.name for item in request.session.items if item.path == request.path]
     folder = tmp_path_factory.mktemp(cases.stem)
     report = folder / "report.xml"
-    command = [sys.executable, "-m", "pytest", *(f"{cases}::{name}" for name in selected), "-p", "no:cacheprovider", "-n", "0",
-               f"--junitxml={report}", f"--basetemp={folder / 'tmp'}"]
+    # -n 0: one process, which is what the child is for (addopts would start xdist workers in it)
+    command = [sys.executable, "-m", "pytest", *(f"{cases}::{name}" for name in selected), "-p", "no:cacheprovider",
+               "-n", "0", f"--junitxml={report}", f"--basetemp={folder / 'tmp'}"]
     proc = subprocess.run(command, cwd=request.config.rootpath, capture_output=True, text=True, timeout=1800)
     return ChildRun(command, proc, report)

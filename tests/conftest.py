@@ -34,7 +34,7 @@ def pytest_configure(config):
 
 
 def share_the_cores_between_workers():
-    """Under pytest-xdist (pyproject's addopts: -n 2), each worker process gets its share of the
+    """Under pytest-xdist (pyproject's addopts: -n logical), each worker process gets its share of the
     cores for torch's threads, and so do the subprocesses its tests start (OMP_NUM_THREADS).
     Two workers with two threads each on CI's 2 cores fight over them: oneDNN's threads wait for
     each other at every operator, and the slowest test module (test_runtime_auto.py) took 228 s
@@ -44,7 +44,9 @@ def share_the_cores_between_workers():
         return
     import torch
 
-    share = max(1, len(os.sched_getaffinity(0)) // workers)
+    from convzoo.utils.cpu import available_cores  # the affinity where the OS has one (not macOS)
+
+    share = max(1, available_cores() // workers)
     os.environ["OMP_NUM_THREADS"] = str(share)
     torch.set_num_threads(share)
 

@@ -16,9 +16,9 @@ efficientnet_lite0 at 0.72x fp32's speed in bf16 but 1.24x with its depthwise
 convolutions in fp32; mobilenet_v3_large 0.66x and 1.20x. The PrecisionTrial
 (engine.py) then times fp32 against this mix.
 
-Only where a backward pass will go through them: in validation (inference
-mode) and in the frozen stages (no weight to train, no gradient to pass back)
-they compute in bf16 with the rest. Forward alone, bf16 depthwise is the faster
+They are kept in fp32 only where a backward pass will go through them: in
+validation (inference mode) and in the frozen stages (no weight to train, no
+gradient to pass back) they compute in bf16 with the rest. Forward alone, bf16 depthwise is the faster
 there: on the same Xeon, efficientnet_lite0's validation at 224 px (batch 32)
 ran 2.1x as fast all in bf16 as with its depthwise convolutions in fp32
 (124-133 against 61-63 images/s), and a training step with --freeze auto's
@@ -62,7 +62,8 @@ def _fp32_under_cpu_autocast(module: nn.Module, *args, **kwargs):
 
 def keep_in_fp32(module: nn.Module) -> None:
     """Make `module` compute in fp32 under CPU autocast where a backward pass goes through it (its
-    floating inputs widened; outside autocast, or forward only, it is unchanged). A partial, not a closure: deepcopy copies its module argument, so a copy runs itself."""
+    floating inputs widened; outside autocast, or forward only, it is unchanged). A partial, not a
+    closure: deepcopy copies its module argument, so a copy runs itself."""
     module.forward = partial(_fp32_under_cpu_autocast, module)
 
 
