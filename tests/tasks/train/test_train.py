@@ -98,6 +98,26 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny, tmp_path):
         assert torch.equal(va, vb), k
 
 
+def test_resume_says_when_it_drops_a_decision_rule_fitted_to_the_replaced_weights(tiny, tmp_path, capsys):
+    """`convzoo calibrate` fits a rule to one checkpoint's weights; a resumed run that
+    replaces those weights drops the rule, and says so, once per checkpoint."""
+    from convzoo.tasks.shared.checkpoint import update_sidecar
+
+    out = tmp_path / "run"
+    train(_cfg(tiny, out, epochs=1, max_steps_per_epoch=1))
+    for stem in ("best", "last"):
+        update_sidecar(out / f"{stem}.safetensors", {"decision": {"temperature": 1.5}})
+    capsys.readouterr()
+    train(_cfg(tiny, out, epochs=3, max_steps_per_epoch=1, resume=str(out / "last.state.pt")))
+    err = capsys.readouterr().err
+    assert err.count("last.json: its calibrated decision rule") == 1, err
+    assert "decision" not in json.loads((out / "last.json").read_text())
+    best = json.loads((out / "best.json").read_text())
+    replaced = best["epoch"] > 1  # best.safetensors is rewritten only when a resumed epoch beats epoch 1
+    assert err.count("best.json: its calibrated decision rule") == int(replaced), err
+    assert ("decision" in best) != replaced
+
+
 @pytest.mark.parametrize("balance", ["auto", "sampler"])
 def test_torchrun_two_processes(tiny, tmp_path, balance):
     """auto: balanced classes, so the DistributedSampler's shuffling; sampler: each

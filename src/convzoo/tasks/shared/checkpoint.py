@@ -121,6 +121,20 @@ def update_sidecar(checkpoint: str | Path, changes: dict) -> dict:
     return meta
 
 
+def calibrated_checkpoints(out_dir: str | Path) -> set[str]:
+    """The checkpoints ("best", "last") in `out_dir` whose sidecar holds a decision rule
+    `convzoo calibrate` fitted: a resumed run that replaces their weights voids it."""
+    found = set()
+    for stem in ("best", "last"):
+        sidecar = Path(out_dir) / f"{stem}.json"
+        try:
+            if "decision" in json.loads(sidecar.read_text()):
+                found.add(stem)
+        except (OSError, ValueError):  # none yet, or unreadable: nothing to void
+            pass
+    return found
+
+
 def load_checkpoint(checkpoint: str | Path) -> tuple[nn.Module, dict]:
     """Model (eval mode) and sidecar metadata of a `convzoo train` checkpoint."""
     meta = read_sidecar(checkpoint)

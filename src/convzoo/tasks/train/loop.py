@@ -32,7 +32,7 @@ from ...factory import default_preprocessing, get_model, get_weights
 from ...utils.cpu import available_cores
 from ...version import __version__
 from ...weights.loading import is_checkpoint_path
-from ..shared.checkpoint import load_training_state, save_checkpoint, save_training_state
+from ..shared.checkpoint import calibrated_checkpoints, load_training_state, save_checkpoint, save_training_state
 from ..shared.decision import check_positive, default_positive
 from ..shared.distributed import DistContext, init_distributed
 from ..shared.seeding import seed_everything
@@ -314,6 +314,8 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
         best = BestEpoch.from_state(state, monitor)
         start_epoch = state["epoch"] + 1
         ctx.log(f"resumed from {cfg.resume} at epoch {start_epoch + 1}")
+    # `convzoo calibrate` fitted these sidecars' decision rules to weights this run will replace
+    calibrated = calibrated_checkpoints(out) if state is not None and ctx.is_main else set()
 
     fold = f" (fold {cfg.fold + 1} of {cfg.folds}, into {out})" if cfg.folds else ""
     ctx.log(f"{cfg.model}: {len(split.train)} train / {len(split.val)} val images{fold}, {len(classes)} classes, "
@@ -361,6 +363,10 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                     save_checkpoint(out, "best", eval_model, epoch_meta)
                     write_report(out, val, classes)
                 save_checkpoint(out, "last", eval_model, epoch_meta)
+                for stem in sorted(calibrated & {"best" if improved else "", "last"}):
+                    ctx.log(f"{out / stem}.json: its calibrated decision rule was fitted to the weights now replaced, "
+                            f"so it is dropped; run `convzoo calibrate {out / stem}.safetensors DATA` again")
+                    calibrated.discard(stem)
                 save_training_state(out / "last.state.pt", {
                     "epoch": epoch, **run.training_state(), "history": history, "stale": stale, **best.state(),
                     "split": meta["split"], **tracker.state(),
