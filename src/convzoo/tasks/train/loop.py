@@ -42,6 +42,7 @@ from .depthwise import keep_depthwise_fp32
 from .engine import TRIAL_STEPS, EngineChoice, PrecisionTrial, auto_workers, check_engine_choices, choose_engine
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
+from .fp32_score import score_best_in_fp32
 from .metrics import METRICS
 from .optim import apply_freeze, auto_freeze, build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
 from .records import RUN_FILES, BestEpoch, clear_previous_run, monitored, write_metrics, write_report
@@ -381,13 +382,16 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                 ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
                 break
             ctx.barrier()
+        # eval and predict score in fp32, so the best checkpoint is scored once more so (fp32_score.py says why)
+        fp32 = score_best_in_fp32(out, val_set, classes, cfg, ctx, positive, best) \
+            if ctx.is_main and validation_amp(cfg) != "none" else None
     except BaseException as exc:
         tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     tracker.finish()
     return {"rank": ctx.rank, "best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
-            "monitor": best.monitor, "best_value": best.value, "balance": balance, "epochs_run": len(history),
-            "history": history, "out": str(out)}
+            "monitor": best.monitor, "best_value": best.value, "best_fp32": fp32, "balance": balance,
+            "epochs_run": len(history), "history": history, "out": str(out)}
 
 
 __all__ = ["DatasetError", "TrainConfig", "TrainingRun", "build_model", "loss_and_logits", "train",
