@@ -126,9 +126,8 @@ def calibrated_checkpoints(out_dir: str | Path) -> set[str]:
     `convzoo calibrate` fitted: a resumed run that replaces their weights voids it."""
     found = set()
     for stem in ("best", "last"):
-        sidecar = Path(out_dir) / f"{stem}.json"
         try:
-            if "decision" in json.loads(sidecar.read_text()):
+            if "decision" in read_sidecar(Path(out_dir) / f"{stem}.safetensors"):
                 found.add(stem)
         except (OSError, ValueError):  # none yet, or unreadable: nothing to void
             pass

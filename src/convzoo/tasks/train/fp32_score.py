@@ -5,10 +5,11 @@ efficientnet_lite0's validation ran 2.1x as fast in bf16 on a 2-core Xeon with A
 rounding moves images that sit near the decision boundary. On MNIST digits
 (benchmarks/train_speed.py's set: 300 training images, 500 validating; lite0, seeds 0
 and 1) the same weights, scored in bf16 and in fp32, differed by up to 4 of the 500
-images from the third epoch on (12 in the first), in either direction. `convzoo eval`, `predict` and `serve` score in fp32, so the run's last
-word on best.safetensors is its fp32 score: logged, kept in metrics.json as
-"best_fp32", and written to val_report.json and confusion_matrix.png, which describe
-that checkpoint (`push` puts val_report.json on the model card).
+images from the third epoch on (12 in the first), in either direction. `convzoo eval`,
+`predict` and `serve` score in fp32, so the run's last word on best.safetensors is its
+fp32 score: logged, kept in metrics.json as "best_fp32", and written to val_report.json
+and confusion_matrix.png, which describe that checkpoint (`push` puts val_report.json on
+the model card).
 
 The best epoch is still chosen by the faster scores: scoring every epoch twice would
 cost more than the bf16 validation saves.

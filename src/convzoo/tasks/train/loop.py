@@ -364,7 +364,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                     save_checkpoint(out, "best", eval_model, epoch_meta)
                     write_report(out, val, classes)
                 save_checkpoint(out, "last", eval_model, epoch_meta)
-                for stem in sorted(calibrated & {"best" if improved else "", "last"}):
+                for stem in sorted(calibrated & ({"best", "last"} if improved else {"last"})):
                     ctx.log(f"{out / stem}.json: its calibrated decision rule was fitted to the weights now replaced, "
                             f"so it is dropped; run `convzoo calibrate {out / stem}.safetensors DATA` again")
                     calibrated.discard(stem)
@@ -382,7 +382,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                 ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
                 break
             ctx.barrier()
-        # eval and predict score in fp32, so the best checkpoint is scored once more so (fp32_score.py says why)
+        # eval and predict score in fp32: the best checkpoint is scored once more in it (fp32_score.py says why)
         fp32 = score_best_in_fp32(out, val_set, classes, cfg, ctx, positive, best) \
             if ctx.is_main and validation_amp(cfg) != "none" else None
     except BaseException as exc:
