@@ -6,7 +6,8 @@ float32 precision for the exported files (read back by their runtimes).
 
 By default the smallest model of every family (scripting and tracing also
 Inception v3 and SE-ResNet, whose blocks differ from their family's smallest;
-ONNX for five of them, see ONNX_FAST); every model with -m slow."""
+exported to ONNX for five of them, see ONNX_FAST, to .pt2 for the others);
+every model with -m slow."""
 import warnings
 
 import pytest
@@ -20,15 +21,18 @@ from parity import fast_then_slow, randomize_, smallest_of_each_family
 FAMILIES = smallest_of_each_family()
 FAST = sorted({*FAMILIES, "inception_v3", "seresnet18"})  # their blocks differ from their family's smallest
 EVERY_MODEL = fast_then_slow(FAST, cz.list_models())
-# Exports cost seconds each: by default torch.export for one model per family, and
-# ONNX (the dynamo exporter plus onnxruntime, ~8 s a model) for the families whose
-# ops are the exporter's hard cases: TF "SAME" padding, channel LayerNorm, channel
-# shuffle, hard-swish + squeeze-excite, and plain convs; every model with -m slow.
+# Exports cost seconds each: by default one export per family, every model in both
+# formats with -m slow. ONNX (the dynamo exporter plus onnxruntime, ~10 s a model) for
+# the families whose ops are the exporter's hard cases: TF "SAME" padding, channel
+# LayerNorm, channel shuffle, hard-swish + squeeze-excite, and plain convs; the .pt2
+# file (torch.export, saved and loaded) for the others. The dynamo exporter starts
+# from torch.export.export with the same free batch size, so an ONNX case captures
+# its model with torch.export too.
 ONNX_FAST = {"efficientnet_lite0", "convnext_tiny", "shufflenet_v2_x0_5", "mobilenet_v3_small", "resnet18"}
 
 
 def _export_case(name: str, fmt: str):
-    fast = name in FAMILIES and (fmt == "exported-program" or name in ONNX_FAST)
+    fast = name in FAMILIES and (fmt == "onnx") == (name in ONNX_FAST)
     return pytest.param(name, fmt, marks=() if fast else pytest.mark.slow)
 
 
