@@ -55,7 +55,8 @@ def test_workers_give_the_same_results(photos, tmp_path, capsys):
 def test_torchrun_two_processes_write_one_merged_file(photos, tmp_path):
     out = tmp_path / "results.jsonl"
     (tmp_path / "results.part-rank7.jsonl").write_text("")  # a stale part from an older run: merged away too
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # TMPDIR: torchrun's elastic agent leaves a torchelastic_* folder in the temporary folder; here, pytest's
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
     proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", CONVZOO, "predict", str(photos),
                            *MODEL, "--batch-size", "2", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, env=env)

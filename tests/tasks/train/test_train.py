@@ -126,7 +126,8 @@ def test_torchrun_two_processes(tiny, tmp_path, balance):
     data = tmp_path / "data"
     shutil.copytree(tiny, data)
     (data / "2" / "broken.png").write_bytes(b"\x89PNG not really")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # TMPDIR: torchrun's elastic agent leaves a torchelastic_* folder in the temporary folder; here, pytest's
+    env = dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
     proc = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node", "2", CONVZOO, "train", str(data),
                            "--model", "resnet18", "--weights", "none", "--epochs", "1", "--batch-size", "4",
                            "--image-size", "32", "--out", str(out), "--no-progress", "--balance", balance],
