@@ -1,5 +1,5 @@
 """The shared vocabulary of blocks that model families are written in."""
-from .conv import ConvNormAct, create_conv2d
+from .conv import ConvNormAct, create_conv2d, fold_batchnorm
 from .dims import for_dims
 from .drop import DropPath
 from .head import ClassifierHead
@@ -21,6 +21,7 @@ __all__ = [
     "SqueezeExcite",
     "Stage",
     "create_conv2d",
+    "fold_batchnorm",
     "for_dims",
     "get_padding",
     "make_act",

@@ -67,3 +67,26 @@ class ConvNormAct(nn.Sequential):
         if act_layer is not None:
             self.act = make_act(act_layer, inplace)
         self.out_channels = out_channels
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Folds each ConvNormAct's BatchNorm into its convolution, in place, for
+    inference: an eval-mode BatchNorm is an affine map per channel, so
+    conv -> bn equals one conv with scaled weights and a bias. The outputs stay
+    the same up to fp32 rounding (on the order of 1e-5 of a logit), and the
+    forward pass is faster on CPUs: a fine-tuned lite0 at 224 px, batch 32,
+    channels_last, 1.3-1.4x on a 2-core Xeon (benchmarks/validation_precision.py). Only
+    ConvNormAct is folded, whose order conv -> bn is fixed; pre-activation
+    blocks (bn -> act -> conv) are left alone. `model` must be in eval mode:
+    folding bakes in the running statistics. Returns `model`."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fold_batchnorm: call model.eval() first (folding uses the running statistics)")
+    for module in model.modules():
+        bn = getattr(module, "bn", None)
+        if (isinstance(module, ConvNormAct) and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
+                and isinstance(module.conv, nn.Conv2d)):
+            module.conv = fuse_conv_bn_eval(module.conv, bn)
+            module.bn = nn.Identity()
+    return model
