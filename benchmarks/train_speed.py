@@ -571,7 +571,6 @@ def render_accuracy(part: dict, epochs: int) -> list[str]:
                      f"| {fmt(row.get('seconds_to_stated', {}).get('old'))} "
                      f"| {fmt(row.get('seconds_to_stated', {}).get('new'))} "
                      f"| {fmt(row.get('stated_old_over_new'), '.2f')} | {', '.join(sources)} |")
-    lines += render_new_best_in_fp32(part)
     if any("old_control" in row for row in part["rows"]):
         lines += [""] + render_old_control(part)
     for i, fields in enumerate(part.get("candidates", [])):
@@ -580,23 +579,6 @@ def render_accuracy(part: dict, epochs: int) -> list[str]:
            for r in row["runs"].values()):
         lines += ["", ("- The engine does not record elapsed_s yet: times are the running sum of the epochs' "
                        "training seconds (no set-up, no validation).")]
-    return lines
-
-
-def render_new_best_in_fp32(part: dict) -> list[str]:
-    """The new run's best checkpoint as `convzoo eval` scores it (fp32), beside its best as validated
-    during training (in bf16 where it trained in bf16); the old runs validated in fp32 throughout."""
-    rows = [(row, row["runs"]["new"].get("result", {}).get("best_fp32")) for row in part["rows"]
-            if row["target"] is not None]
-    if not any(scores for _, scores in rows):
-        return []
-    lines = ["", ("The new run's best checkpoint scored again in fp32 at its end, as `convzoo eval` scores it "
-                  "(the old runs validated in fp32 throughout):"), "",
-             "| set | seed | old best | new best as validated | new best checkpoint in fp32 |", "|---|---|---|---|---|"]
-    for row, scores in rows:
-        if scores:
-            lines.append(f"| {row['dataset']} | {row['seed']} | {row['best']['old']:.4f} | {row['best']['new']:.4f} "
-                         f"| {scores['accuracy']:.4f} |")
     return lines
 
 

@@ -271,20 +271,3 @@ def test_a_run_long_enough_records_the_precision_its_trial_chose(tmp_path, photo
     client = mlflow.MlflowClient(tracking_uri=(out / "mlruns").as_uri())
     (found,) = client.search_runs([client.get_experiment_by_name("convzoo").experiment_id])
     assert found.data.params["amp"] == "auto" and found.data.params["amp_chosen"] == config["amp"]
-
-
-def test_validation_runs_in_the_precision_training_runs_in(photos):
-    """validation_amp follows the resolved --amp; collect_logits really autocasts (bf16 rounds)."""
-    from convzoo.tasks.train.evaluate import collect_logits
-    from convzoo.tasks.train.loop import TrainConfig, validation_amp
-
-    assert [validation_amp(TrainConfig("unused", amp=a)) for a in ("bf16", "fp16", "none", "auto")] == [
-        "bf16", "fp16", "none", "none"]  # auto: the trial is still deciding
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                torch.nn.Linear(8, 2))
-    images = photos.with_transform(PRE.transforms())
-    fp32, labels = collect_logits(model, images, batch_size=3, progress=False)
-    bf16, same_labels = collect_logits(model, images, batch_size=3, progress=False, amp="bf16")
-    assert torch.equal(labels, same_labels) and fp32.dtype == bf16.dtype == torch.float32
-    assert not torch.equal(fp32, bf16) and torch.allclose(fp32, bf16, atol=0.05)

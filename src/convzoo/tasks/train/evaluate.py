@@ -25,10 +25,10 @@ from .metrics import classification_metrics
 
 @torch.inference_mode()
 def collect_logits(model, dataset, batch_size: int = 64, device: torch.device | str = "cpu", workers: int = 0,
-                   progress: bool = True, desc: str = "eval", amp: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+                   progress: bool = True, desc: str = "eval") -> tuple[torch.Tensor, torch.Tensor]:
     """(logits [N, C] float32 on the CPU, labels [N]) of every image of `dataset`, in
     its order. `model`: a module, or any callable from a batch to logits (an
-    OptimizedModel). amp "bf16" | "fp16": under autocast (training validates in its precision)."""
+    OptimizedModel)."""
     from tqdm.auto import tqdm
 
     was_training = isinstance(model, nn.Module) and model.training
@@ -36,11 +36,8 @@ def collect_logits(model, dataset, batch_size: int = 64, device: torch.device | 
         model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     logits, labels = [], []
-    precision = torch.autocast(torch.device(device).type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16,
-                               enabled=amp in ("bf16", "fp16"))
     for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
-        with precision:
-            logits.append(model(x.to(device)).float().cpu())
+        logits.append(model(x.to(device)).float().cpu())
         labels.append(y)
     if was_training:
         model.train()
@@ -49,10 +46,10 @@ def collect_logits(model, dataset, batch_size: int = 64, device: torch.device | 
 
 def evaluate_model(model, dataset, classes: list[str], batch_size: int = 64,
                    device: torch.device | str = "cpu", workers: int = 0, progress: bool = True,
-                   desc: str = "eval", *, positive: str | None = None, amp: str = "none") -> dict:
+                   desc: str = "eval", *, positive: str | None = None) -> dict:
     """Every metric of metrics.METRICS on `dataset`, with the misclassified images;
-    `model` and `amp` as for collect_logits. The decisions are the argmax."""
-    logits, labels = collect_logits(model, dataset, batch_size, device, workers, progress, desc, amp)
+    `model` as for collect_logits. The decisions are the argmax."""
+    logits, labels = collect_logits(model, dataset, batch_size, device, workers, progress, desc)
     probs = logits.softmax(1)
     metrics = classification_metrics(labels.numpy(), probs.numpy(), classes, positive)
     metrics["misclassified"] = misclassified(dataset, labels, probs, probs.argmax(1), classes)

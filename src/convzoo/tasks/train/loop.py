@@ -16,6 +16,7 @@ An epoch's pass over the batches is epoch.py's; the logs that tools read
 """
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -29,6 +30,7 @@ from ...data.datasets import DatasetError, check_folds, load_dataset
 from ...data.preprocessing import Preprocessing
 from ...data.transforms import batch_mixer, train_transforms
 from ...factory import default_preprocessing, get_model, get_weights
+from ...layers import fold_batchnorm
 from ...utils.cpu import available_cores
 from ...version import __version__
 from ...weights.loading import is_checkpoint_path
@@ -42,7 +44,6 @@ from .depthwise import keep_depthwise_fp32
 from .engine import TRIAL_STEPS, EngineChoice, PrecisionTrial, auto_workers, check_engine_choices, choose_engine
 from .epoch import TrainingRun, loss_and_logits, make_ema, train_loader, train_one_epoch
 from .evaluate import evaluate_model
-from .fp32_score import score_best_in_fp32
 from .metrics import METRICS
 from .optim import apply_freeze, auto_freeze, build_optimizer, cosine_with_warmup, frozen_stage_count, parse_freeze
 from .records import RUN_FILES, BestEpoch, clear_previous_run, monitored, write_metrics, write_report
@@ -217,11 +218,14 @@ def trial_allowed(cfg: TrainConfig, ctx: DistContext, train_size: int) -> bool:
     return cfg.amp == "auto" and ctx.world_size == 1 and cfg.epochs * per_epoch >= 2 * TRIAL_STEPS
 
 
-def validation_amp(cfg: TrainConfig) -> str:
-    """Validation runs in the precision training runs in (as timm's does): on a 2-core Zen 4,
-    efficientnet_lite0's forward pass at 224 px took 2.6x less time in bf16 than in fp32, and
-    on a small set validation is much of an epoch. fp32 while the precision trial is deciding."""
-    return cfg.amp if cfg.amp in ("bf16", "fp16") else "none"
+def validation_model(eval_model: nn.Module) -> nn.Module:
+    """What an epoch's validation scores: a copy of the weights, in fp32 (as eval, predict and
+    serve score them) with each BatchNorm folded into its convolution, which buys back much
+    of what fp32 costs (layers.fold_batchnorm). Not in the training's bf16: a fine-tuned
+    lite0 scored in bf16 gave another class than in fp32 to up to 5 of 66 images of a
+    defect set, so the best epoch, --patience and the printed scores would be another
+    model's (benchmarks/validation_precision.py)."""
+    return fold_batchnorm(copy.deepcopy(eval_model).eval())
 
 
 def resolve_engine(cfg: TrainConfig, ctx: DistContext, split, train_tf, pre: Preprocessing
@@ -342,9 +346,9 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                 tracker.log_param("amp_chosen", cfg.amp)
                 ctx.log(run.trial.line)
             eval_model = run.eval_model
-            val = evaluate_model(eval_model, val_set, classes, cfg.batch_size, ctx.device, workers=cfg.workers,
-                                 progress=cfg.progress and ctx.is_main, desc=f"epoch {epoch + 1} val",
-                                 positive=positive, amp=validation_amp(cfg)) if ctx.is_main else None
+            val = evaluate_model(validation_model(eval_model), val_set, classes, cfg.batch_size, ctx.device,
+                                 workers=cfg.workers, progress=cfg.progress and ctx.is_main,
+                                 desc=f"epoch {epoch + 1} val", positive=positive) if ctx.is_main else None
             record = {"epoch": epoch + 1, "frozen_stages": frozen, **stats,
                       "elapsed_s": time.perf_counter() - started}  # wall time since train() began, setup included
             if val is not None:
@@ -382,15 +386,12 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> dict:
                 ctx.log(f"early stop: no improvement for {cfg.patience} epochs")
                 break
             ctx.barrier()
-        # eval and predict score in fp32: the best checkpoint is scored once more in it (fp32_score.py says why)
-        fp32 = score_best_in_fp32(out, val_set, classes, cfg, ctx, positive, best) \
-            if ctx.is_main and validation_amp(cfg) != "none" else None
     except BaseException as exc:
         tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     tracker.finish()
     return {"rank": ctx.rank, "best_val_acc": best.acc, "best_val_loss": best.loss, "best_epoch": best.epoch,
-            "monitor": best.monitor, "best_value": best.value, "best_fp32": fp32, "balance": balance,
+            "monitor": best.monitor, "best_value": best.value, "balance": balance,
             "epochs_run": len(history), "history": history, "out": str(out)}
 
 
