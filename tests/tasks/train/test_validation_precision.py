@@ -15,12 +15,14 @@ def digits(tmp_path_factory):
     return write_mnist_folder(tmp_path_factory.mktemp("digits"), per_class=10, classes=range(3))
 
 
-def test_a_run_trained_in_bf16_validates_as_eval_scores_its_best_checkpoint(digits, tmp_path, capsys):
+# mobilenet_v3_small: its depthwise convolutions carry depthwise.py's fp32 patch into the copy
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v3_small"])
+def test_a_run_trained_in_bf16_validates_as_eval_scores_its_best_checkpoint(digits, tmp_path, capsys, model):
     """The best epoch's validation (metrics.json, val_report.json) equals `convzoo eval`
     on best.safetensors and the same held-out split: the scores that chose the epoch
     are the deployed model's, not bf16's."""
     out = tmp_path / "run"
-    result = train(TrainConfig(data=str(digits), out=str(out), model="resnet18", weights=None, epochs=2,
+    result = train(TrainConfig(data=str(digits), out=str(out), model=model, weights=None, epochs=2,
                                batch_size=8, image_size=32, seed=1, progress=False, amp="bf16"))
     assert json.loads((out / "best.json").read_text())["config"]["amp"] == "bf16"
     best = json.loads((out / "metrics.json").read_text())["epochs"][result["best_epoch"] - 1]
