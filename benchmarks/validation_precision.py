@@ -1,5 +1,5 @@
 """In which precision should a training run validate? Scores and time of a
-fine-tuned model's validation in three ways, against `convzoo eval`'s scoring.
+fine-tuned model's validation in four ways, against `convzoo eval`'s scoring.
 
     python benchmarks/validation_precision.py
     python benchmarks/validation_precision.py --seeds 0 1 --epochs 10
@@ -21,7 +21,7 @@ fine-tuned model's validation in three ways, against `convzoo eval`'s scoring.
   Per scoring: how many validation images get another class than eval gives
   them, the mean and the median of the change of the logit margin (scratch
   minus good) against eval's, the accuracy, and seconds per 32 images (the
-  median of --rounds timed passes over batches of 32, the three scorings
+  median of --rounds timed passes over batches of 32, the four scorings
   interleaved).
 
 Writes OUT (default benchmarks/results/validation_precision.md, atomically):
@@ -74,9 +74,8 @@ def write_scratch_set(root: Path, good: int, defects: int, patch: int, seed: int
 
 def validation_batches(data: Path, checkpoint: Path) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The run's validation images, preprocessed as eval preprocesses them, in batches of 32."""
-    from convzoo.tasks.train.evaluate import images_to_evaluate
-
     from convzoo.data.preprocessing import Preprocessing
+    from convzoo.tasks.train.evaluate import images_to_evaluate
 
     _, meta = load_checkpoint(checkpoint)
     dataset, _ = images_to_evaluate(str(data), meta)

@@ -58,6 +58,7 @@ def test_folded_model_computes_what_the_model_computes(name):
     if name not in NOTHING_TO_FOLD:
         assert _unfolded_batchnorms(model) > 0, "this family is written with ConvNormAct: something should fold"
 
+
 def test_only_conv_then_bn_is_folded_and_training_mode_is_refused():
     """A pre-activation unit (bn -> act -> conv, as ResNet v2's) keeps its BatchNorm; a
     model in training mode is refused, since folding bakes in the running statistics."""

@@ -45,6 +45,8 @@ def test_the_validation_model_is_an_fp32_copy_with_batchnorm_folded():
     assert model.training and not scored.training
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     assert scored is not model and all(p.dtype == torch.float32 for p in scored.parameters())
+    batchnorms = [sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) for net in (model, scored)]
+    assert batchnorms[1] < batchnorms[0]  # folded in the copy only
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         assert torch.allclose(scored(x), model.eval()(x), atol=1e-4)

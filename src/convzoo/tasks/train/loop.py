@@ -220,7 +220,7 @@ def trial_allowed(cfg: TrainConfig, ctx: DistContext, train_size: int) -> bool:
 
 def validation_model(eval_model: nn.Module) -> nn.Module:
     """What an epoch's validation scores: a copy of the weights, in fp32 (as eval, predict and
-    serve score them) with each BatchNorm folded into its convolution, which buys back much
+    serve score them) with each BatchNorm folded into its convolution, which buys back part
     of what fp32 costs (layers.fold_batchnorm). Not in the training's bf16: a fine-tuned
     lite0 scored in bf16 gave another class than in fp32 to up to 5 of 66 images of a
     defect set, so the best epoch, --patience and the printed scores would be another
